@@ -1,0 +1,8 @@
+//! The machine-specific layer: descriptor tables, trap entry, CPU identification and
+//! privileged instructions. This is the only part of the hypervisor that contains `unsafe`
+//! code and assembly; everything above it works with the safe interfaces exported here.
+
+pub mod cpu;
+pub mod gdt;
+pub mod idt;
+pub mod platform;
