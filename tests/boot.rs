@@ -158,3 +158,30 @@ fn hypervisor_panic_is_reported_with_location() {
         &["[hv] PANIC: boot self-test panic at hypervisor/src/selftest.rs:"],
     );
 }
+
+/// The VMX backend runs a hand-assembled guest in Bochs through CPUID, OUT, VMCALL and HLT
+/// exits, an interrupt window with an injected interrupt, an EPT violation, a refused VM
+/// entry (a second vCPU) and a triple fault.
+#[test]
+fn vmx_smoke_in_bochs() {
+    let mut spec = two_vm_spec();
+    spec.selftest = Some("vmx-smoke".into());
+    let run = bochs(&images("selftest-vmx", &spec).bios);
+    assert_outcome(&run, Outcome::Passed);
+    assert_console(
+        &run,
+        &[
+            "vmx-smoke: VMX enabled",
+            "vmx-smoke: cpuid: Cpuid { len: Some(2) }",
+            "vmx-smoke: out: Io { port: 1016, size: 1, write: true, string: false, rep: false, len: Some(1) }",
+            "vmx-smoke: vmcall: Hypercall { len: Some(3) }",
+            "vmx-smoke: hlt: Hlt { len: Some(1) }",
+            "vmx-smoke: interrupt window: InterruptWindow",
+            "vmx-smoke: vmcall in the interrupt handler: Hypercall { len: Some(3) }",
+            "vmx-smoke: fetch outside RAM: NestedPageFault { gpa: 1073741824,",
+            "vmx-smoke: injection with RFLAGS.IF = 0: EntryFailed { reason: 2147483681, detail: 0 }",
+            "vmx-smoke: triple fault: TripleFault",
+            "vmx-smoke: ok",
+        ],
+    );
+}

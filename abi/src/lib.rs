@@ -145,7 +145,10 @@ impl Error {
         if value >= 0 {
             return Ok(rax);
         }
-        Err(Self::ALL.into_iter().find(|e| *e as i64 == value).unwrap_or(Error::UnknownHypercall))
+        Err(Self::ALL
+            .into_iter()
+            .find(|e| *e as i64 == value)
+            .unwrap_or(Error::UnknownHypercall))
     }
 
     /// The value to put in RAX.
@@ -229,7 +232,11 @@ impl BootInfo {
 
     /// The VM name as text.
     pub fn name(&self) -> &str {
-        let len = self.name.iter().position(|&b| b == 0).unwrap_or(self.name.len());
+        let len = self
+            .name
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.name.len());
         core::str::from_utf8(&self.name[..len]).unwrap_or("")
     }
 }

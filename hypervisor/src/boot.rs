@@ -6,11 +6,18 @@ use bootloader_api::BootInfo;
 use bootloader_api::info::MemoryRegionKind;
 use vmm_config::{Config, NetMode, format_mac, format_size};
 
+use alloc::vec::Vec;
+
 use crate::arch::platform::{ExitCode, exit};
-use crate::arch::{cpu, gdt, idt};
+use crate::arch::svm::Svm;
+use crate::arch::vmx::Vmx;
+use crate::arch::{cpu, fpu, gdt, idt, timer};
 use crate::memory::frame::MAX_USABLE_RANGES;
 use crate::memory::heap;
 use crate::ramdisk::{Ramdisk, RamdiskError};
+use crate::sched::{self, ScheduledVirq};
+use crate::vcpu::{Backend, ExitKind};
+use crate::vm::{Vm, VmState};
 use crate::{print, println};
 
 /// The hypervisor's version, printed in the banner.
@@ -72,11 +79,148 @@ pub fn main(boot_info: &'static mut BootInfo) -> ! {
         .unwrap_or_else(|e| fail(format_args!("configuration refused: {e}")));
     print_config(&config);
 
+    let mut events = Vec::new();
     if let Some(test) = ramdisk.selftest() {
-        crate::selftest::run(test);
+        if test.starts_with("virq") {
+            events =
+                virq_events(test, &config).unwrap_or_else(|e| fail(format_args!("selftest: {e}")));
+        } else {
+            crate::selftest::run(test);
+        }
     }
-    println!("[hv] boot complete");
-    exit(ExitCode::Success)
+
+    let timer = timer::init();
+    fpu::enable();
+    println!(
+        "[hv] time: TSC {}.{:03} MHz, APIC timer {} counts per {} Hz tick",
+        timer.tsc_khz / 1000,
+        timer.tsc_khz % 1000,
+        timer.apic_count_per_tick,
+        timer::TICK_HZ
+    );
+    let code = match cpu.virt {
+        cpu::Virtualization::Svm(_) => run_vms::<Svm>(&config, &ramdisk, &mut events),
+        cpu::Virtualization::Vmx(_) => run_vms::<Vmx>(&config, &ramdisk, &mut events),
+        cpu::Virtualization::None => unreachable!("checked above"),
+    };
+    exit(code)
+}
+
+/// Builds every VM on backend `B`, runs them to completion and prints the summary.
+fn run_vms<B: Backend>(
+    config: &Config,
+    ramdisk: &Ramdisk<'_>,
+    events: &mut [ScheduledVirq],
+) -> ExitCode {
+    let mut backend = B::enable().unwrap_or_else(|e| fail(format_args!("{}: {e}", B::NAME)));
+    if config.vms.len() > usize::from(backend.max_tag()) {
+        fail(format_args!(
+            "{} VMs but the CPU offers {} address-space tags",
+            config.vms.len(),
+            backend.max_tag()
+        ));
+    }
+    let mut vms = Vec::with_capacity(config.vms.len());
+    for (id, vm_config) in config.vms.iter().enumerate() {
+        // The configuration check guarantees the image is in the ramdisk.
+        let image = ramdisk.file(&vm_config.image).unwrap_or_default();
+        match Vm::<B>::build(&mut backend, id as u32, vm_config, image) {
+            Ok(vm) => {
+                println!(
+                    "[hv] vm {}: {} MiB RAM at host {:#x}, {} nested tables",
+                    vm.name,
+                    vm.memory.size() >> 20,
+                    vm.memory.host_phys().as_u64(),
+                    vm.nested.table_count()
+                );
+                vms.push(vm);
+            }
+            Err(e) => fail(format_args!("vm {}: {e}", vm_config.name)),
+        }
+    }
+    println!(
+        "[hv] boot complete: running {} VM(s) on {}",
+        vms.len(),
+        B::NAME
+    );
+    let started = timer::now_ns();
+    sched::run(&mut vms, events);
+    timer::stop();
+    let elapsed_ms = (timer::now_ns() - started) / 1_000_000;
+    println!("[hv] all VMs finished after {elapsed_ms} ms");
+    let mut ok = true;
+    for vm in &vms {
+        print_summary(vm);
+        ok &= vm.state == VmState::Exited(0);
+    }
+    if ok {
+        ExitCode::Success
+    } else {
+        ExitCode::Failure
+    }
+}
+
+fn print_summary<B: Backend>(vm: &Vm<B>) {
+    let s = &vm.stats;
+    let runtime_ms = timer::tsc_to_ns(s.runtime_cycles) / 1_000_000;
+    print!("[hv] summary: vm {}: ", vm.name);
+    match vm.state {
+        VmState::Exited(status) => print!("exited (status {status})"),
+        VmState::Stopped { reason, rip } => print!("stopped ({reason} at RIP {rip:#x})"),
+        VmState::Runnable | VmState::Halted => print!("still running"),
+    }
+    print!(
+        ", runtime {runtime_ms} ms (guest {} ms, exit handling {} ms) in {} slices, {} exits (",
+        timer::tsc_to_ns(s.guest_cycles) / 1_000_000,
+        timer::tsc_to_ns(s.handler_cycles) / 1_000_000,
+        s.slices,
+        s.total_exits()
+    );
+    let mut first = true;
+    for kind in ExitKind::ALL {
+        let n = s.exits[kind as usize];
+        if n > 0 {
+            print!("{}{} {n}", if first { "" } else { ", " }, kind.name());
+            first = false;
+        }
+    }
+    println!(
+        "), virqs timer {} net {} other {}, msr refused {}, hypercall errors {}",
+        s.virqs_timer, s.virqs_net, s.virqs_other, s.msr_refused, s.hypercall_errors
+    );
+}
+
+/// Parses self-test lines `virq <vm-name> <vector> <delay-ms>`: the hypervisor sends that
+/// virtual interrupt to that guest after the delay.
+fn virq_events(text: &str, config: &Config) -> Result<Vec<ScheduledVirq>, alloc::string::String> {
+    use alloc::format;
+    let mut events = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let [_, name, vector, delay] = words[..] else {
+            return Err(format!(
+                "expected `virq <vm> <vector> <delay-ms>`, found `{line}`"
+            ));
+        };
+        let vm = config
+            .vms
+            .iter()
+            .position(|v| v.name == name)
+            .ok_or_else(|| format!("no VM named {name}"))?;
+        let vector = match vector.strip_prefix("0x") {
+            Some(hex) => u8::from_str_radix(hex, 16),
+            None => vector.parse(),
+        }
+        .map_err(|_| format!("bad vector `{vector}`"))?;
+        let delay: u64 = delay.parse().map_err(|_| format!("bad delay `{delay}`"))?;
+        events.push(ScheduledVirq {
+            vm,
+            vector,
+            at_ns: delay * 1_000_000,
+            fired: false,
+        });
+    }
+    Ok(events)
 }
 
 fn print_config(config: &Config) {

@@ -19,8 +19,19 @@ pub fn run(name: &str) -> ! {
         }
         // A panic: the handler must print the message and location.
         "panic" => panic!("boot self-test panic"),
+        // The VMX backend: a tiny guest through every exit the core relies on (Bochs).
+        "vmx-smoke" => match crate::arch::vmx::smoke_test() {
+            Ok(()) => {
+                log::info!("vmx-smoke: ok");
+                exit(ExitCode::Success)
+            }
+            Err(e) => {
+                log::error!("vmx-smoke: {e}");
+                exit(ExitCode::Failure)
+            }
+        },
         other => {
-            log::error!("unknown boot self-test '{other}' (known: page-fault, panic)");
+            log::error!("unknown boot self-test '{other}' (known: page-fault, panic, vmx-smoke)");
             exit(ExitCode::Failure)
         }
     }

@@ -301,8 +301,6 @@ fn test_all() -> Result<ExitCode> {
             vec![
                 "clippy",
                 "--workspace",
-                "--exclude",
-                "guest-kernel",
                 "--all-targets",
                 "--",
                 "-D",
@@ -354,7 +352,7 @@ fn test_all() -> Result<ExitCode> {
         }
     }
 
-    eprintln!("==> unit and integration tests: cargo test --workspace --exclude guest-kernel");
+    eprintln!("==> unit and integration tests: cargo test --workspace");
     let mut totals = TestTotals::default();
     let tests_ok = run_cargo_test(&cargo, &root, &mut totals)?;
 
@@ -386,7 +384,7 @@ fn run_cargo_test(cargo: &str, root: &std::path::Path, totals: &mut TestTotals) 
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(cargo)
         .current_dir(root)
-        .args(["test", "--workspace", "--exclude", "guest-kernel"])
+        .args(["test", "--workspace"])
         .stdout(std::process::Stdio::piped())
         .spawn()?;
     let stdout = child.stdout.take().context("cargo test stdout")?;

@@ -83,3 +83,12 @@ pub fn init() -> Selectors {
 pub fn selectors() -> Selectors {
     GDT.get().expect("GDT not initialised").1
 }
+
+/// Linear address of the TSS (the host TR base that VMX needs, SDM Vol. 3C, 25.5.2).
+///
+/// # Panics
+/// If called before [`init`].
+pub fn tss_base() -> u64 {
+    let tss: *const TaskStateSegment = TSS.get().expect("TSS not initialised");
+    tss.addr() as u64
+}

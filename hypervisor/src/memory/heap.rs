@@ -119,3 +119,29 @@ pub unsafe fn init(
     *FRAMES.lock() = Some(frames);
     Ok(report)
 }
+
+/// Allocates one zeroed 4 KiB frame (for control structures and tables).
+pub fn allocate_zeroed_frame() -> Option<PhysAddr> {
+    let frame = FRAMES.lock().as_mut()?.allocate()?.start_address();
+    let ptr = phys_to_virt(frame).as_mut_ptr::<u8>();
+    // SAFETY: the frame was just allocated, so nothing else uses it; it is mapped by the
+    // physical-memory map.
+    unsafe { core::ptr::write_bytes(ptr, 0, FRAME_SIZE as usize) };
+    Some(frame)
+}
+
+/// Allocates `size` bytes (a multiple of 4 KiB) of zeroed, physically contiguous memory
+/// aligned to `align` bytes (a power of two, at least 4 KiB).
+pub fn allocate_zeroed_contiguous(size: u64, align: u64) -> Option<PhysAddr> {
+    let frames = size.div_ceil(FRAME_SIZE) as usize;
+    let align_frames = (align / FRAME_SIZE).max(1) as usize;
+    let start = FRAMES
+        .lock()
+        .as_mut()?
+        .allocate_contiguous(frames, align_frames)?;
+    let ptr = phys_to_virt(start).as_mut_ptr::<u8>();
+    // SAFETY: the run was just allocated, so nothing else uses it; it is mapped by the
+    // physical-memory map.
+    unsafe { core::ptr::write_bytes(ptr, 0, frames * FRAME_SIZE as usize) };
+    Some(start)
+}
