@@ -55,7 +55,7 @@ pub const SIGNATURE: &[u8; 12] = b"CDNAhypervsr";
 pub mod features {
     /// The paravirtual timer ([`crate::hypercall::TIMER_SET`]) is available.
     pub const TIMER: u32 = 1 << 0;
-    /// The guest owns a network queue set.
+    /// The guest owns a network queue set ([`crate::net`]).
     pub const NET: u32 = 1 << 1;
 }
 
@@ -105,6 +105,25 @@ pub mod hypercall {
     pub const TIME_NOW: u64 = 3;
     /// Gives up the rest of the time slice.
     pub const YIELD: u64 = 4;
+    /// Posts receive buffers: RDI = guest-physical address of an array of
+    /// [`crate::net::Buffer`], RSI = its length (at most [`crate::net::MAX_BATCH`]). Each
+    /// buffer must be exactly [`crate::net::RX_BUFFER_SIZE`] bytes of the guest's RAM. Returns
+    /// the number of buffers posted; each refused buffer comes back at once as a
+    /// [`crate::net::Completion`] with a negative status. One call is one doorbell.
+    pub const NET_RX_POST: u64 = 8;
+    /// Transmits frames: RDI = array of [`crate::net::Buffer`] (gpa and length of each
+    /// frame, from its Ethernet header), RSI = count (at most [`crate::net::MAX_BATCH`]).
+    /// Returns the number queued; refused frames complete at once with a negative status.
+    /// A frame's source MAC must be the guest's own.
+    pub const NET_TX: u64 = 9;
+    /// Reaps completions: RDI = guest-physical address of an array of
+    /// [`crate::net::Completion`], RSI = its capacity. Returns the number written.
+    pub const NET_REAP: u64 = 10;
+    /// Gives RAM back to the hypervisor: RDI = guest-physical start, RSI = length, both
+    /// multiples of [`crate::net::RELEASE_GRANULE`]. Refused with [`crate::Error::Busy`] while
+    /// the NIC may still access any page in the range; afterwards the range is no longer the
+    /// guest's (accesses to it stop the guest, buffers in it are refused).
+    pub const MEM_RELEASE: u64 = 11;
 }
 
 /// What a hypercall returns in RAX: a non-negative value or a negative [`Error`].
@@ -126,17 +145,33 @@ pub enum Error {
     NotPermitted = -5,
     /// The hypervisor has no room for the request now.
     NoSpace = -6,
+    /// A buffer has length zero.
+    EmptyBuffer = -7,
+    /// A buffer is longer than allowed (a frame over [`net::MAX_FRAME`], or a receive buffer
+    /// not exactly [`net::RX_BUFFER_SIZE`]).
+    BufferTooLong = -8,
+    /// A buffer's address plus length wraps around the address space.
+    AddressWraps = -9,
+    /// A transmitted frame's source MAC is not the guest's.
+    SpoofedSource = -10,
+    /// The guest has no network queue set.
+    NoNetwork = -11,
 }
 
 impl Error {
     /// All errors, for decoding.
-    pub const ALL: [Error; 6] = [
+    pub const ALL: [Error; 11] = [
         Error::UnknownHypercall,
         Error::InvalidArgument,
         Error::BadAddress,
         Error::Busy,
         Error::NotPermitted,
         Error::NoSpace,
+        Error::EmptyBuffer,
+        Error::BufferTooLong,
+        Error::AddressWraps,
+        Error::SpoofedSource,
+        Error::NoNetwork,
     ];
 
     /// Decodes a hypercall's RAX: `Ok(value)` for non-negative results.
@@ -166,11 +201,72 @@ impl fmt::Display for Error {
             Error::Busy => "busy",
             Error::NotPermitted => "not permitted",
             Error::NoSpace => "no space",
+            Error::EmptyBuffer => "empty buffer",
+            Error::BufferTooLong => "buffer too long",
+            Error::AddressWraps => "address range wraps",
+            Error::SpoofedSource => "source MAC is not the guest's",
+            Error::NoNetwork => "no network queue set",
         })
     }
 }
 
 impl core::error::Error for Error {}
+
+/// The network queue set (see `docs/NETWORK.md`).
+///
+/// A guest never touches the NIC. It hands the hypervisor arrays of [`Buffer`]s with
+/// [`hypercall::NET_RX_POST`] and [`hypercall::NET_TX`] — one hypercall per batch, which is
+/// also the doorbell — and collects [`Completion`]s with [`hypercall::NET_REAP`] when
+/// [`vector::NET`] arrives (or by polling). Arrays are read once into hypervisor memory and
+/// validated there; every buffer must lie wholly in the guest's RAM.
+pub mod net {
+    /// Size of every receive buffer: the NIC may write this many bytes into it.
+    pub const RX_BUFFER_SIZE: u32 = 2048;
+    /// Largest frame a guest may transmit (Ethernet header + 1500 bytes, no FCS).
+    pub const MAX_FRAME: u32 = 1514;
+    /// Smallest frame: an Ethernet header.
+    pub const MIN_FRAME: u32 = 14;
+    /// Most buffers in one NET_RX_POST or NET_TX.
+    pub const MAX_BATCH: u64 = 64;
+    /// Receive buffers and transmit frames a guest may have outstanding, each.
+    pub const QUEUE_DEPTH: u32 = 256;
+    /// Granule of MEM_RELEASE (a nested-paging large page).
+    pub const RELEASE_GRANULE: u64 = 2 << 20;
+
+    /// One buffer handed to the hypervisor.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct Buffer {
+        /// Guest-physical address.
+        pub gpa: u64,
+        /// Length in bytes (receive: [`RX_BUFFER_SIZE`]; transmit: the frame's length).
+        pub len: u32,
+        /// The guest's own tag, returned in the completion.
+        pub id: u32,
+    }
+
+    /// A finished (or refused) buffer.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct Completion {
+        /// The buffer's tag.
+        pub id: u32,
+        /// Receive: bytes of the frame written into the buffer. Transmit: the frame length.
+        pub len: u32,
+        /// 0 on success, or a negative [`crate::Error`] code.
+        pub status: i32,
+        /// [`KIND_RX`] or [`KIND_TX`].
+        pub kind: u32,
+    }
+
+    /// [`Completion::kind`] of a receive buffer.
+    pub const KIND_RX: u32 = 0;
+    /// [`Completion::kind`] of a transmitted frame.
+    pub const KIND_TX: u32 = 1;
+
+    const _: () = assert!(core::mem::size_of::<Buffer>() == 16);
+    const _: () = assert!(core::mem::size_of::<Completion>() == 16);
+}
 
 /// Network mode in [`BootInfo::net_mode`].
 pub mod net_mode {

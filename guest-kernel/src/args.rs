@@ -2,9 +2,12 @@
 //!
 //! [`Args::parse`] splits off the program name; the programs then read their positional
 //! arguments by index with [`Args::number_or`] and friends, which name the argument in their
-//! [`ArgError`] so that the console says which rule was broken.
+//! [`ArgError`] so that the console says which rule was broken. IPv4 addresses are dotted
+//! quads ([`Args::ipv4`]), lists of them are comma-separated ([`Args::ipv4_list`]), and a
+//! flag is a fixed word at its position ([`Args::flag`]).
 
 use core::fmt;
+use core::net::Ipv4Addr;
 use core::ops::RangeInclusive;
 
 use crate::number::{NumberError, parse_u64};
@@ -44,6 +47,20 @@ pub enum ArgError<'a> {
         /// The largest accepted value.
         max: u64,
     },
+    /// An argument is not a dotted-quad IPv4 address.
+    NotAnAddress {
+        /// The argument's name in the usage line.
+        name: &'static str,
+        /// The text given.
+        value: &'a str,
+    },
+    /// A word where only a fixed flag may stand.
+    NotTheFlag {
+        /// The word given.
+        value: &'a str,
+        /// The flag expected there.
+        flag: &'static str,
+    },
     /// More arguments than the program takes.
     TooMany {
         /// How many were given.
@@ -71,6 +88,15 @@ impl fmt::Display for ArgError<'_> {
                 max,
             } => {
                 write!(f, "{name} {value} is out of range {min}..={max}")
+            }
+            ArgError::NotAnAddress { name, value } => {
+                write!(
+                    f,
+                    "invalid {name} '{value}': not an IPv4 address like 10.0.0.2"
+                )
+            }
+            ArgError::NotTheFlag { value, flag } => {
+                write!(f, "unexpected '{value}': only '{flag}' may stand there")
             }
             ArgError::TooMany { given, max } => {
                 write!(f, "too many arguments: {given} given, at most {max} taken")
@@ -150,6 +176,36 @@ impl<'a> Args<'a> {
         self.number(index, name)?.ok_or(ArgError::Missing { name })
     }
 
+    /// The IPv4 address at `index`, which must be present.
+    pub fn ipv4(&self, index: usize, name: &'static str) -> Result<Ipv4Addr, ArgError<'a>> {
+        let value = self.get(index).ok_or(ArgError::Missing { name })?;
+        parse_ipv4(name, value)
+    }
+
+    /// The comma-separated IPv4 addresses at `index` (at least one), each checked.
+    pub fn ipv4_list(
+        &self,
+        index: usize,
+        name: &'static str,
+    ) -> Result<impl Iterator<Item = Ipv4Addr> + 'a, ArgError<'a>> {
+        let value = self.get(index).ok_or(ArgError::Missing { name })?;
+        for item in value.split(',') {
+            parse_ipv4(name, item)?;
+        }
+        Ok(value
+            .split(',')
+            .filter_map(|item| item.parse::<Ipv4Addr>().ok()))
+    }
+
+    /// Whether the word at `index` is `flag`; `false` if absent, an error for another word.
+    pub fn flag(&self, index: usize, flag: &'static str) -> Result<bool, ArgError<'a>> {
+        match self.get(index) {
+            None => Ok(false),
+            Some(value) if value == flag => Ok(true),
+            Some(value) => Err(ArgError::NotTheFlag { value, flag }),
+        }
+    }
+
     /// The number at `index`, or `default` if absent.
     pub fn number_or(
         &self,
@@ -159,6 +215,12 @@ impl<'a> Args<'a> {
     ) -> Result<u64, ArgError<'a>> {
         Ok(self.number(index, name)?.unwrap_or(default))
     }
+}
+
+fn parse_ipv4<'a>(name: &'static str, value: &'a str) -> Result<Ipv4Addr, ArgError<'a>> {
+    value
+        .parse()
+        .map_err(|_| ArgError::NotAnAddress { name, value })
 }
 
 /// Checks that `value` (the argument `name`) lies in `range`.
@@ -247,6 +309,56 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "too many arguments: 3 given, at most 2 taken"
+        );
+    }
+
+    #[test]
+    fn addresses_lists_and_flags() {
+        let args = Args::parse("ping-all 10.0.0.1,10.0.0.2 3").unwrap();
+        let hosts: Vec<_> = args.ipv4_list(0, "hosts").unwrap().collect();
+        assert_eq!(
+            hosts,
+            [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)]
+        );
+        assert_eq!(
+            Args::parse("ping 10.0.0.9").unwrap().ipv4(0, "ip"),
+            Ok(Ipv4Addr::new(10, 0, 0, 9))
+        );
+        let err = args.ipv4(1, "ip").unwrap_err();
+        assert_eq!(
+            err,
+            ArgError::NotAnAddress {
+                name: "ip",
+                value: "3"
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "invalid ip '3': not an IPv4 address like 10.0.0.2"
+        );
+        assert_eq!(args.ipv4(2, "ip"), Err(ArgError::Missing { name: "ip" }));
+        let bad = Args::parse("ping-all 10.0.0.1,,10.0.0.3").unwrap();
+        assert_eq!(
+            bad.ipv4_list(0, "hosts").err(),
+            Some(ArgError::NotAnAddress {
+                name: "hosts",
+                value: ""
+            })
+        );
+        let serve = Args::parse("serve 5 once").unwrap();
+        assert_eq!(serve.flag(1, "once"), Ok(true));
+        assert_eq!(serve.flag(2, "once"), Ok(false));
+        let err = serve.flag(0, "once").unwrap_err();
+        assert_eq!(
+            err,
+            ArgError::NotTheFlag {
+                value: "5",
+                flag: "once"
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "unexpected '5': only 'once' may stand there"
         );
     }
 

@@ -1,6 +1,6 @@
 //! The kernel heap: a `linked_list_allocator` over the RAM that
-//! [`guest_kernel::memory::heap_region`] chooses (above the image, below the top 64 KiB of
-//! RAM, at most 8 MiB, at least 256 KiB).
+//! [`guest_kernel::memory::heap_region`] chooses (above the image, below the top 4 MiB of
+//! RAM, or the top 64 KiB of a guest too small for that; at most 12 MiB, at least 256 KiB).
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;

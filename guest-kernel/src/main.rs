@@ -6,8 +6,9 @@
 //! Boot ([`kernel_main`]): console on COM1, boot-information check, the banner line, CPUID
 //! discovery of the hypervisor, IDT, heap, the 10 ms timer, interrupts on; then the program.
 //!
-//! Modules: [`arch`] (all the `unsafe`: entry, IDT, hypercalls, port I/O), [`console`],
-//! [`discovery`], [`heap`], [`interrupts`], [`time`], [`programs`]. The pure logic lives in
+//! Modules: [`arch`] (all the `unsafe`: entry, IDT, hypercalls, port I/O, DMA memory),
+//! [`console`], [`discovery`], [`heap`], [`interrupts`], [`time`], [`net`] (the queue-set
+//! front end under smoltcp), [`programs`]. The pure logic lives in
 //! the library crate (`lib.rs`), which is unit-tested on the host. Built for the host, this
 //! binary only says what it is.
 
@@ -39,6 +40,8 @@ mod discovery;
 mod heap;
 #[cfg(target_os = "none")]
 mod interrupts;
+#[cfg(target_os = "none")]
+mod net;
 #[cfg(target_os = "none")]
 mod programs;
 #[cfg(target_os = "none")]

@@ -1,17 +1,27 @@
 //! Where the kernel heap goes: the RAM above the loaded image (and above the hypervisor's
 //! `free_start`), page aligned, below the last [`TOP_RESERVE`] bytes of RAM, at most
-//! [`HEAP_MAX`] and at least [`HEAP_MIN`] bytes.
+//! [`HEAP_MAX`] and at least [`HEAP_MIN`] bytes. A guest too small to leave [`TOP_RESERVE`]
+//! free leaves only [`SMALL_TOP_RESERVE`].
+//!
+//! The reserve keeps whole release granules ([`cdna_abi::net::RELEASE_GRANULE`]) at the top
+//! of RAM out of every Rust object, so that a program can lend one to the NIC and give it
+//! back to the hypervisor (MEM_RELEASE) without pulling memory from under the kernel:
+//! [`spare_granule`] names it.
 
 use core::fmt;
+
+use cdna_abi::net::RELEASE_GRANULE;
 
 /// The page size the heap bounds are aligned to.
 pub const PAGE_SIZE: u64 = 4096;
 /// The heap never grows beyond this.
-pub const HEAP_MAX: u64 = 8 << 20;
+pub const HEAP_MAX: u64 = 12 << 20;
 /// Below this the kernel refuses to start.
 pub const HEAP_MIN: u64 = 256 << 10;
-/// Bytes at the top of RAM left out of the heap.
-pub const TOP_RESERVE: u64 = 64 << 10;
+/// Bytes at the top of RAM left out of the heap: two release granules.
+pub const TOP_RESERVE: u64 = 2 * RELEASE_GRANULE;
+/// Bytes at the top of RAM left out of the heap of a guest too small for [`TOP_RESERVE`].
+pub const SMALL_TOP_RESERVE: u64 = 64 << 10;
 
 /// A range of guest-physical memory for the heap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +42,8 @@ impl HeapRegion {
 /// Why there is no heap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeapError {
-    /// Less than [`HEAP_MIN`] bytes of RAM are free between the image and the top reserve.
+    /// Less than [`HEAP_MIN`] bytes of RAM are free between the image and the (small) top
+    /// reserve.
     TooSmall {
         /// Where the heap would start.
         start: u64,
@@ -72,19 +83,34 @@ pub fn heap_region(
     memory_size: u64,
 ) -> Result<HeapRegion, HeapError> {
     let start = align_up(free_start.max(image_end));
-    let limit = memory_size.saturating_sub(TOP_RESERVE) & !(PAGE_SIZE - 1);
-    let end = limit.min(start.saturating_add(HEAP_MAX));
-    if end < start || end - start < HEAP_MIN {
+    let end_below = |reserve: u64| {
+        let limit = memory_size.saturating_sub(reserve) & !(PAGE_SIZE - 1);
+        limit.min(start.saturating_add(HEAP_MAX))
+    };
+    let big_enough = |end: u64| end >= start && end - start >= HEAP_MIN;
+    let Some(end) = [TOP_RESERVE, SMALL_TOP_RESERVE]
+        .map(end_below)
+        .into_iter()
+        .find(|&end| big_enough(end))
+    else {
         return Err(HeapError::TooSmall {
             start,
-            end: end.max(start),
+            end: end_below(SMALL_TOP_RESERVE).max(start),
             memory_size,
         });
-    }
+    };
     Ok(HeapRegion {
         start,
         size: end - start,
     })
+}
+
+/// The highest release granule of a guest's RAM (`memory_size` bytes) that lies wholly above
+/// `heap_end`, where no Rust object lives: its guest-physical start. `None` if the heap
+/// reaches into the top granule (a guest too small for [`TOP_RESERVE`]).
+pub fn spare_granule(memory_size: u64, heap_end: u64) -> Option<u64> {
+    let start = memory_size.checked_sub(RELEASE_GRANULE)? & !(RELEASE_GRANULE - 1);
+    (start >= heap_end).then_some(start)
 }
 
 fn align_up(address: u64) -> u64 {
@@ -100,7 +126,7 @@ mod tests {
     const MIB: u64 = 1 << 20;
 
     #[test]
-    fn capped_at_eight_mib() {
+    fn capped_at_heap_max() {
         let region = heap_region(0x30_0000, 0x22_3456, 32 * MIB).unwrap();
         assert_eq!(
             region,
@@ -113,10 +139,32 @@ mod tests {
     }
 
     #[test]
-    fn small_guest_stops_below_the_top_reserve() {
+    fn sixteen_mib_guest_leaves_the_top_four_mib() {
+        let region = heap_region(0x29_0000, 0x28_f000, 16 * MIB).unwrap();
+        assert_eq!(region.start, 0x29_0000);
+        assert_eq!(region.end(), 12 * MIB);
+        assert_eq!(spare_granule(16 * MIB, region.end()), Some(14 * MIB));
+        assert_eq!(
+            spare_granule(32 * MIB, 0x30_0000 + HEAP_MAX),
+            Some(30 * MIB)
+        );
+    }
+
+    #[test]
+    fn small_guest_stops_below_the_small_top_reserve() {
         let region = heap_region(0x24_0000, 0x23_f000, 4 * MIB).unwrap();
         assert_eq!(region.start, 0x24_0000);
-        assert_eq!(region.end(), 4 * MIB - TOP_RESERVE);
+        assert_eq!(region.end(), 4 * MIB - SMALL_TOP_RESERVE);
+        assert_eq!(spare_granule(4 * MIB, region.end()), None);
+    }
+
+    #[test]
+    fn spare_granules_are_aligned_and_inside_ram() {
+        // RAM sizes are multiples of 2 MiB, but the arithmetic does not rely on it.
+        assert_eq!(spare_granule(5 * MIB, 0), Some(2 * MIB));
+        assert_eq!(spare_granule(2 * MIB, 0), Some(0));
+        assert_eq!(spare_granule(MIB, 0), None);
+        assert_eq!(spare_granule(16 * MIB, 14 * MIB + 1), None);
     }
 
     #[test]
@@ -135,7 +183,7 @@ mod tests {
             err,
             HeapError::TooSmall {
                 start: 0x3c_0000,
-                end: 4 * MIB - TOP_RESERVE,
+                end: 4 * MIB - SMALL_TOP_RESERVE,
                 memory_size: 4 * MIB
             }
         );
@@ -152,13 +200,19 @@ mod tests {
 
     #[test]
     fn exactly_the_minimum_is_enough() {
-        let start = 4 * MIB - TOP_RESERVE - HEAP_MIN;
+        let start = 16 * MIB - TOP_RESERVE - HEAP_MIN;
         assert_eq!(
-            heap_region(start, start, 4 * MIB),
+            heap_region(start, start, 16 * MIB),
             Ok(HeapRegion {
                 start,
                 size: HEAP_MIN
             })
+        );
+        // One page less above the reserve: the small reserve is used instead.
+        let start = start + PAGE_SIZE;
+        assert_eq!(
+            heap_region(start, start, 16 * MIB).map(|r| r.end()),
+            Ok(16 * MIB - SMALL_TOP_RESERVE)
         );
     }
 }

@@ -1,5 +1,7 @@
 //! Arithmetic of time: timer periods, how many ticks a run should have counted and how far off
-//! it may be, and TSC cycle budgets for busy waits.
+//! it may be, TSC cycle budgets for busy waits, and throughput ([`Mbits`]).
+
+use core::fmt;
 
 /// Nanoseconds per second.
 pub const NS_PER_SEC: u64 = 1_000_000_000;
@@ -43,6 +45,24 @@ pub fn tsc_cycles(ms: u64, tsc_khz: u64) -> Option<u64> {
 /// The deadline `ms` milliseconds after `now_ns` (saturating).
 pub fn deadline_ns(now_ns: u64, ms: u64) -> u64 {
     now_ns.saturating_add(ms.saturating_mul(NS_PER_MS))
+}
+
+/// A throughput: `bytes` in `ns` nanoseconds, shown as Mbit/s with two decimals (`12.34`),
+/// rounded down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mbits {
+    /// Bytes moved.
+    pub bytes: u64,
+    /// In this many nanoseconds (0 counts as 1).
+    pub ns: u64,
+}
+
+impl fmt::Display for Mbits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Bits per microsecond are Mbit/s; in hundredths.
+        let hundredths = u128::from(self.bytes) * 8 * 100 * 1000 / u128::from(self.ns.max(1));
+        write!(f, "{}.{:02}", hundredths / 100, hundredths % 100)
+    }
 }
 
 #[cfg(test)]
@@ -99,5 +119,16 @@ mod tests {
         assert_eq!(deadline_ns(5, 2), 2_000_005);
         assert_eq!(deadline_ns(u64::MAX - 1, 1), u64::MAX);
         assert_eq!(deadline_ns(0, u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn throughput_in_mbits() {
+        let mbits = |bytes, ns| Mbits { bytes, ns }.to_string();
+        // 1 MiB in one second: 8.388608 Mbit/s.
+        assert_eq!(mbits(1 << 20, NS_PER_SEC), "8.38");
+        assert_eq!(mbits(125_000_000, NS_PER_SEC), "1000.00");
+        assert_eq!(mbits(1, NS_PER_SEC), "0.00");
+        assert_eq!(mbits(1000, 0), "8000000.00");
+        assert_eq!(mbits(u64::MAX, 1), "147573952589676412920000.00");
     }
 }

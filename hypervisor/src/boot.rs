@@ -14,8 +14,10 @@ use crate::arch::vmx::Vmx;
 use crate::arch::{cpu, fpu, gdt, idt, timer};
 use crate::memory::frame::MAX_USABLE_RANGES;
 use crate::memory::heap;
+use crate::net::dma::DmaError;
+use crate::net::igb::{self, Igb};
 use crate::ramdisk::{Ramdisk, RamdiskError};
-use crate::sched::{self, ScheduledVirq};
+use crate::sched::{self, Network, ScheduledVirq};
 use crate::vcpu::{Backend, ExitKind};
 use crate::vm::{Vm, VmState};
 use crate::{print, println};
@@ -120,11 +122,47 @@ fn run_vms<B: Backend>(
             backend.max_tag()
         ));
     }
+    // One VMDq pool per `cdna` guest, in configuration order.
+    let mut network = Network {
+        nic: None,
+        owner: [None; 8],
+    };
+    let mut pools: Vec<(u8, [u8; 6])> = Vec::new();
+    let mut pool_of = Vec::with_capacity(config.vms.len());
+    for (id, vm) in config.vms.iter().enumerate() {
+        if vm.net == NetMode::Cdna {
+            let Some(slot) = network.owner.get_mut(pools.len()) else {
+                fail(format_args!(
+                    "vm {}: more `cdna` guests than the NIC's {} queue pools",
+                    vm.name,
+                    network.owner.len()
+                ));
+            };
+            *slot = Some(id);
+            pool_of.push(Some(pools.len() as u8));
+            pools.push((pools.len() as u8, vm.mac.unwrap_or_default()));
+        } else {
+            pool_of.push(None);
+        }
+    }
+    if !pools.is_empty() {
+        match Igb::init(&pools) {
+            Ok(nic) => {
+                println!(
+                    "[hv] nic: 82576 up, {} VMDq pool(s), MSI vector {:#x}",
+                    pools.len(),
+                    igb::NIC_VECTOR
+                );
+                network.nic = Some(nic);
+            }
+            Err(e) => fail(format_args!("nic: {e}")),
+        }
+    }
     let mut vms = Vec::with_capacity(config.vms.len());
     for (id, vm_config) in config.vms.iter().enumerate() {
         // The configuration check guarantees the image is in the ramdisk.
         let image = ramdisk.file(&vm_config.image).unwrap_or_default();
-        match Vm::<B>::build(&mut backend, id as u32, vm_config, image) {
+        match Vm::<B>::build(&mut backend, id as u32, vm_config, image, pool_of[id]) {
             Ok(vm) => {
                 println!(
                     "[hv] vm {}: {} MiB RAM at host {:#x}, {} nested tables",
@@ -144,7 +182,7 @@ fn run_vms<B: Backend>(
         B::NAME
     );
     let started = timer::now_ns();
-    sched::run(&mut vms, events);
+    sched::run(&mut vms, events, &mut network);
     timer::stop();
     let elapsed_ms = (timer::now_ns() - started) / 1_000_000;
     println!("[hv] all VMs finished after {elapsed_ms} ms");
@@ -152,6 +190,16 @@ fn run_vms<B: Backend>(
     for vm in &vms {
         print_summary(vm);
         ok &= vm.state == VmState::Exited(0);
+    }
+    if network.nic.is_some() {
+        let irq = igb::irq_stats();
+        println!(
+            "[hv] summary: nic: {} physical interrupts, {} queue cause bits, {} with no cause, {} fanned out to more than one guest",
+            irq.physical_interrupts,
+            irq.cause_bits,
+            irq.empty_interrupts,
+            irq.multi_guest_interrupts
+        );
     }
     if ok {
         ExitCode::Success
@@ -188,6 +236,49 @@ fn print_summary<B: Backend>(vm: &Vm<B>) {
         "), virqs timer {} net {} other {}, msr refused {}, hypercall errors {}",
         s.virqs_timer, s.virqs_net, s.virqs_other, s.msr_refused, s.hypercall_errors
     );
+    if vm.release_refused > 0 || vm.released_bytes > 0 {
+        println!(
+            "[hv] summary: vm {}: memory: {} KiB released, {} releases refused (DMA in flight)",
+            vm.name,
+            vm.released_bytes >> 10,
+            vm.release_refused
+        );
+    }
+    if let Some(port) = vm.net.as_ref() {
+        let n = &port.stats;
+        print!(
+            "[hv] summary: vm {}: net {}: tx {} frames {} bytes in {} calls, rx {} frames, {} rx buffers posted in {} calls, {} reaps, header bytes copied {}, switch copies {} frames {} bytes, rx dropped {}, refused {} (",
+            vm.name,
+            port.mode,
+            n.tx_frames,
+            n.tx_bytes,
+            n.tx_calls,
+            n.rx_frames,
+            n.rx_posted,
+            n.rx_post_calls,
+            n.reap_calls,
+            n.header_bytes_copied,
+            n.switch_frames,
+            n.switch_bytes,
+            n.rx_dropped,
+            n.refused_total() + n.refused_calls
+        );
+        let mut first = true;
+        for (name, count) in DmaError::NAMES.iter().zip(n.refused) {
+            if count > 0 {
+                print!("{}{name} {count}", if first { "" } else { ", " });
+                first = false;
+            }
+        }
+        if n.refused_calls > 0 {
+            print!(
+                "{}bad-request {}",
+                if first { "" } else { ", " },
+                n.refused_calls
+            );
+        }
+        println!(")");
+    }
 }
 
 /// Parses self-test lines `virq <vm-name> <vector> <delay-ms>`: the hypervisor sends that

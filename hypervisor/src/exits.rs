@@ -11,6 +11,8 @@ use cdna_abi::{
 };
 
 use crate::arch::timer;
+use crate::net::igb::Igb;
+use crate::net::port::Posted;
 use crate::println;
 use crate::vcpu::{Backend, Vcpu, VmExit};
 use crate::vm::decode::instruction_length_at;
@@ -31,7 +33,7 @@ pub enum Next {
 }
 
 /// Handles one exit of `vm`.
-pub fn handle<B: Backend>(vm: &mut Vm<B>, exit: VmExit) -> Next {
+pub fn handle<B: Backend>(vm: &mut Vm<B>, exit: VmExit, nic: &mut Option<Igb>) -> Next {
     vm.stats.exits[exit.kind() as usize] += 1;
     match exit {
         VmExit::ExternalInterrupt | VmExit::TimerExpired => Next::HostInterrupt,
@@ -91,7 +93,7 @@ pub fn handle<B: Backend>(vm: &mut Vm<B>, exit: VmExit) -> Next {
             if next != Next::Resume {
                 return next;
             }
-            hypercall(vm)
+            hypercall(vm, nic)
         }
         VmExit::NestedPageFault { gpa, access } => {
             stop(
@@ -311,9 +313,9 @@ fn refuse_msr<B: Backend>(vm: &mut Vm<B>) -> Next {
 }
 
 /// Hypercalls (RAX = number, RDI, RSI, RDX, R10 = arguments; result in RAX), see `cdna_abi`.
-fn hypercall<B: Backend>(vm: &mut Vm<B>) -> Next {
+fn hypercall<B: Backend>(vm: &mut Vm<B>, nic: &mut Option<Igb>) -> Next {
     let gprs = vm.vcpu.gprs();
-    let (number, arg0) = (gprs.rax, gprs.rdi);
+    let (number, arg0, arg1) = (gprs.rax, gprs.rdi, gprs.rsi);
     let result: Result<u64, Error> = match number {
         hypercall::VERSION => Ok(u64::from(ABI_VERSION)),
         hypercall::EXIT => {
@@ -341,6 +343,28 @@ fn hypercall<B: Backend>(vm: &mut Vm<B>) -> Next {
             vm.vcpu.gprs().rax = 0;
             return Next::Yield;
         }
+        hypercall::NET_RX_POST | hypercall::NET_TX | hypercall::NET_REAP => {
+            let Vm { net, memory, .. } = vm;
+            match net.as_mut() {
+                None => Err(Error::NoNetwork),
+                Some(port) => {
+                    let nic = nic.as_mut();
+                    let posted = match number {
+                        hypercall::NET_RX_POST => port.rx_post(memory, nic, arg0, arg1),
+                        hypercall::NET_TX => port.transmit(memory, nic, arg0, arg1),
+                        _ => Posted {
+                            result: port.reap(memory, nic, arg0, arg1),
+                            notify: false,
+                        },
+                    };
+                    if posted.notify {
+                        vm.raise(cdna_abi::vector::NET);
+                    }
+                    posted.result
+                }
+            }
+        }
+        hypercall::MEM_RELEASE => vm.release_memory(arg0, arg1).map(|()| 0),
         _ => Err(Error::UnknownHypercall),
     };
     let rax = match result {

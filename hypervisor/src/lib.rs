@@ -27,6 +27,7 @@ pub mod console;
 #[cfg(target_os = "none")]
 pub mod exits;
 pub mod memory;
+pub mod net;
 pub mod npt;
 pub mod ramdisk;
 #[cfg(target_os = "none")]

@@ -151,6 +151,34 @@ impl<F: NestedFormat> NestedPageTable<F> {
         Ok(())
     }
 
+    /// Removes the 2 MiB mappings of `gpa..gpa + size` (aligned). The caller must flush the
+    /// vCPU's cached nested translations before the frames are reused.
+    pub fn unmap(
+        &mut self,
+        memory: &mut impl TableMemory,
+        gpa: u64,
+        size: u64,
+    ) -> Result<(), MapError> {
+        if !gpa.is_multiple_of(LARGE_PAGE) || !size.is_multiple_of(LARGE_PAGE) {
+            return Err(MapError::Misaligned);
+        }
+        for offset in (0..size).step_by(LARGE_PAGE as usize) {
+            let g = gpa.checked_add(offset).ok_or(MapError::OutOfRange(gpa))?;
+            if self.translate(memory, g).is_none() {
+                return Err(MapError::OutOfRange(g));
+            }
+        }
+        for offset in (0..size).step_by(LARGE_PAGE as usize) {
+            let g = gpa + offset;
+            let mut table = self.root;
+            for shift in [39, 30] {
+                table = PhysAddr::new(memory.table(table)[index(g, shift)] & ADDRESS_MASK);
+            }
+            memory.table(table)[index(g, 21)] = 0;
+        }
+        Ok(())
+    }
+
     /// Translates a guest-physical address, walking the tables as the CPU would.
     pub fn translate(&self, memory: &mut impl TableMemory, gpa: u64) -> Option<PhysAddr> {
         if gpa >= 1 << 48 {
@@ -268,6 +296,29 @@ mod tests {
         assert_eq!(
             Npt::large_leaf(PhysAddr::new(0x20_0000)),
             0x20_0000 | 0b111 | (1 << 7)
+        );
+    }
+
+    #[test]
+    fn unmapped_pages_no_longer_translate() {
+        let mut mem = FakeTables::default();
+        let mut npt = NestedPageTable::<Ept>::new(&mut mem).unwrap();
+        npt.map(&mut mem, 0, PhysAddr::new(0x4000_0000), 8 * MIB)
+            .unwrap();
+        npt.unmap(&mut mem, 2 * MIB, 2 * MIB).unwrap();
+        assert_eq!(npt.translate(&mut mem, 2 * MIB + 5), None);
+        assert!(npt.translate(&mut mem, 4 * MIB).is_some());
+        assert_eq!(
+            npt.unmap(&mut mem, 2 * MIB, 2 * MIB),
+            Err(MapError::OutOfRange(2 * MIB))
+        );
+        assert_eq!(
+            npt.unmap(&mut mem, 8 * MIB, 2 * MIB),
+            Err(MapError::OutOfRange(8 * MIB))
+        );
+        assert_eq!(
+            npt.unmap(&mut mem, 4096, 2 * MIB),
+            Err(MapError::Misaligned)
         );
     }
 

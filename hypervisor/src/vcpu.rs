@@ -314,6 +314,10 @@ pub trait Vcpu {
     /// Asks for (or cancels) a [`VmExit::InterruptWindow`] exit as soon as the guest can take
     /// an interrupt.
     fn set_interrupt_window_exiting(&mut self, enable: bool);
+
+    /// Discards cached nested translations (after mappings were removed), at the latest before
+    /// the next entry.
+    fn flush_nested_tlb(&mut self);
 }
 
 /// A virtualization backend: VMX or SVM.

@@ -99,10 +99,6 @@ pub(crate) unsafe fn hypercall1(number: u64, a0: u64) -> Result<u64, Error> {
 ///
 /// # Safety
 /// As for every raw hypercall: see [`raw`].
-#[allow(
-    dead_code,
-    reason = "part of the ABI surface; the network front end will use it"
-)]
 pub(crate) unsafe fn hypercall2(number: u64, a0: u64, a1: u64) -> Result<u64, Error> {
     // SAFETY: the caller's contract is `raw`'s.
     Error::check(unsafe { raw(number, [a0, a1, 0, 0]) }.0)
@@ -114,7 +110,7 @@ pub(crate) unsafe fn hypercall2(number: u64, a0: u64, a1: u64) -> Result<u64, Er
 /// As for every raw hypercall: see [`raw`].
 #[allow(
     dead_code,
-    reason = "part of the ABI surface; the network front end will use it"
+    reason = "part of the ABI surface; no hypercall of ABI 1 takes three or four arguments"
 )]
 pub(crate) unsafe fn hypercall3(number: u64, a0: u64, a1: u64, a2: u64) -> Result<u64, Error> {
     // SAFETY: the caller's contract is `raw`'s.
@@ -127,7 +123,7 @@ pub(crate) unsafe fn hypercall3(number: u64, a0: u64, a1: u64, a2: u64) -> Resul
 /// As for every raw hypercall: see [`raw`].
 #[allow(
     dead_code,
-    reason = "part of the ABI surface; the network front end will use it"
+    reason = "part of the ABI surface; no hypercall of ABI 1 takes three or four arguments"
 )]
 pub(crate) unsafe fn hypercall4(
     number: u64,

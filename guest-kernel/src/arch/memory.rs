@@ -3,11 +3,11 @@
 //!
 //! - [`read_boot_info`]: a copy of the boot-information page;
 //! - [`image_end`]: where the loaded image ends (linker symbol `__image_end`);
-//! - [`init_heap`]: hands the heap region to the allocator;
+//! - [`init_heap`]: hands the heap region to the allocator; [`heap_end`] says where it ends;
 //! - [`write_outside_ram`]: the deliberate write beyond RAM of `touch-outside`.
 
 use core::mem::{align_of, size_of};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use cdna_abi::BootInfo;
 use cdna_abi::layout::IDENTITY_MAP_END;
@@ -45,6 +45,13 @@ pub(crate) fn image_end() -> u64 {
 }
 
 static HEAP_GIVEN: AtomicBool = AtomicBool::new(false);
+/// One past the heap's last byte (0 before [`init_heap`]).
+static HEAP_END: AtomicU64 = AtomicU64::new(0);
+
+/// One past the heap's last byte; `None` before the heap exists.
+pub(crate) fn heap_end() -> Option<u64> {
+    Some(HEAP_END.load(Ordering::Relaxed)).filter(|&end| end != 0)
+}
 
 /// Hands `region` of guest RAM to `heap`. Only the first call may do so; later ones panic, as
 /// does a region outside `image_end()..memory_size`.
@@ -67,6 +74,7 @@ pub(crate) fn init_heap(heap: &LockedHeap, region: HeapRegion, memory_size: u64)
         heap.lock()
             .init(region.start as *mut u8, region.size as usize)
     };
+    HEAP_END.store(region.end(), Ordering::Relaxed);
 }
 
 /// Writes `value` to guest-physical `address`, which must lie at or above `memory_size`:

@@ -7,6 +7,7 @@
 //! - [`cpu`]: the interrupt flag, `hlt`, `rdtsc`, `cpuid`;
 //! - [`idt`]: the interrupt descriptor table and the trap stubs of `vectors.S`;
 //! - [`hypercall`]: `VMCALL`/`VMMCALL` and the typed hypercalls of the CDNA ABI;
+//! - [`dma`]: memory lent to the hypervisor for DMA and the network hypercalls;
 //! - [`serial`]: COM1 through port I/O;
 //! - [`memory`]: the boot-information page, the heap's RAM, and the deliberate write outside
 //!   RAM.
@@ -14,6 +15,7 @@
 //! The GDT is the hypervisor's (`cdna_abi::layout::GDT`), used as given.
 
 pub(crate) mod cpu;
+pub(crate) mod dma;
 pub(crate) mod hypercall;
 pub(crate) mod idt;
 pub(crate) mod memory;

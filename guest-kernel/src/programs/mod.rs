@@ -7,9 +7,15 @@
 
 use guest_kernel::args::{ArgError, Args};
 
+mod broadcast;
 mod count;
 mod hello;
+mod net_hostile;
+mod ping;
+mod release_test;
+mod serve;
 mod spin_cli;
+mod tcp_send;
 mod timer;
 mod touch_outside;
 mod triple_fault;
@@ -60,6 +66,41 @@ pub(crate) const PROGRAMS: &[Program] = &[
         name: "virq-none",
         usage: "[ms=3000]",
         run: virq_none::run,
+    },
+    Program {
+        name: "ping",
+        usage: "<ip> [count=4]",
+        run: ping::run,
+    },
+    Program {
+        name: "ping-all",
+        usage: "<ip1,ip2,...> [count=3] [linger_ms=0]",
+        run: ping::run_all,
+    },
+    Program {
+        name: "serve",
+        usage: "[seconds=30] [once]",
+        run: serve::run,
+    },
+    Program {
+        name: "tcp-send",
+        usage: "<ip> <mib> [port=5001]",
+        run: tcp_send::run,
+    },
+    Program {
+        name: "broadcast",
+        usage: "[count=20] [interval_ms=100]",
+        run: broadcast::run,
+    },
+    Program {
+        name: "net-hostile",
+        usage: "<other_host_phys_hex>",
+        run: net_hostile::run,
+    },
+    Program {
+        name: "release-test",
+        usage: "",
+        run: release_test::run,
     },
     Program {
         name: "touch-outside",

@@ -29,6 +29,11 @@ impl fmt::Display for OutOfGuestRam {
     }
 }
 
+/// Granule in which a guest gives RAM back (a nested-paging large page).
+pub const RELEASE_GRANULE: u64 = 2 << 20;
+/// Most granules a guest has (4 GiB of RAM).
+const MAX_GRANULES: usize = 2048;
+
 /// A guest's RAM.
 pub struct GuestMemory {
     /// Where the hypervisor reaches the block (through the physical-memory map, or a host
@@ -37,6 +42,8 @@ pub struct GuestMemory {
     /// Host-physical address of guest-physical 0.
     host_phys: PhysAddr,
     size: u64,
+    /// One bit per [`RELEASE_GRANULE`] the guest gave back: no longer its memory.
+    released: [u64; MAX_GRANULES / 64],
 }
 
 impl GuestMemory {
@@ -49,8 +56,34 @@ impl GuestMemory {
         GuestMemory {
             base,
             host_phys,
-            size,
+            size: size.min(MAX_GRANULES as u64 * RELEASE_GRANULE),
+            released: [0; MAX_GRANULES / 64],
         }
+    }
+
+    /// Whether any part of `gpa..gpa + len` was given back.
+    pub fn is_released(&self, gpa: u64, len: u64) -> bool {
+        if len == 0 || self.released.iter().all(|w| *w == 0) {
+            return false;
+        }
+        let first = gpa / RELEASE_GRANULE;
+        let last = gpa.saturating_add(len - 1) / RELEASE_GRANULE;
+        (first..=last.min(MAX_GRANULES as u64 - 1))
+            .any(|g| self.released[(g / 64) as usize] & (1 << (g % 64)) != 0)
+    }
+
+    /// Marks `gpa..gpa + len` (whole granules inside RAM) as given back: the hypervisor will
+    /// not touch it on the guest's behalf again.
+    pub fn mark_released(&mut self, gpa: u64, len: u64) -> Result<(), OutOfGuestRam> {
+        self.check(gpa, len)?;
+        if !gpa.is_multiple_of(RELEASE_GRANULE) || !len.is_multiple_of(RELEASE_GRANULE) || len == 0
+        {
+            return Err(OutOfGuestRam { gpa, len });
+        }
+        for g in gpa / RELEASE_GRANULE..(gpa + len) / RELEASE_GRANULE {
+            self.released[(g / 64) as usize] |= 1 << (g % 64);
+        }
+        Ok(())
     }
 
     /// RAM size in bytes.
@@ -63,10 +96,10 @@ impl GuestMemory {
         self.host_phys
     }
 
-    /// Checks that `gpa..gpa + len` lies in guest RAM and returns its offset.
+    /// Checks that `gpa..gpa + len` lies in RAM the guest still owns and returns its offset.
     pub fn check(&self, gpa: u64, len: u64) -> Result<usize, OutOfGuestRam> {
         match gpa.checked_add(len) {
-            Some(end) if end <= self.size => Ok(gpa as usize),
+            Some(end) if end <= self.size && !self.is_released(gpa, len) => Ok(gpa as usize),
             _ => Err(OutOfGuestRam { gpa, len }),
         }
     }
@@ -167,5 +200,27 @@ pub(crate) mod tests {
         assert_eq!(m.translate(0x10000), None);
         m.zero(0xfff8, 8).unwrap();
         assert_eq!(m.read_u64(0xfff8), Ok(0));
+    }
+
+    #[test]
+    fn released_granules_are_no_longer_accessible() {
+        let mut ram = test_ram(8 << 20);
+        let m = &mut ram.memory;
+        assert!(m.mark_released(0x1000, RELEASE_GRANULE).is_err());
+        assert!(m.mark_released(6 << 20, 4 << 20).is_err());
+        m.mark_released(2 << 20, RELEASE_GRANULE).unwrap();
+        assert!(m.is_released((4 << 20) - 1, 2));
+        assert!(!m.is_released(0, 2 << 20));
+        assert!(!m.is_released(4 << 20, 4 << 20));
+        assert_eq!(
+            m.read_u64(3 << 20),
+            Err(OutOfGuestRam {
+                gpa: 3 << 20,
+                len: 8
+            })
+        );
+        assert!(m.write(0x1f_fff8, &[0; 16]).is_err());
+        assert!(m.write(0x1f_fff8, &[0; 8]).is_ok());
+        assert_eq!(m.translate(2 << 20), None);
     }
 }

@@ -4,7 +4,7 @@ use alloc::string::String;
 use core::fmt;
 
 use cdna_abi::layout;
-use vmm_config::VmConfig;
+use vmm_config::{NetMode, VmConfig};
 use x86_64::PhysAddr;
 
 use super::guest_memory::GuestMemory;
@@ -14,8 +14,9 @@ use crate::arch::timer;
 use crate::memory::heap::{
     FRAMES, allocate_zeroed_contiguous, allocate_zeroed_frame, phys_to_virt,
 };
+use crate::net::port::NetPort;
 use crate::npt::{LARGE_PAGE, MapError, NestedPageTable, TableMemory};
-use crate::vcpu::{Backend, ExitKind, VcpuSetup, VirtError};
+use crate::vcpu::{Backend, ExitKind, Vcpu, VcpuSetup, VirtError};
 
 /// Why a guest stopped abnormally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +174,12 @@ pub struct Vm<B: Backend> {
     pub stats: VmStats,
     /// Guest-visible PAT MSR.
     pub pat: u64,
+    /// The guest's network queue set, if it is networked.
+    pub net: Option<NetPort>,
+    /// MEM_RELEASE calls refused because the NIC might still touch the memory.
+    pub release_refused: u64,
+    /// Bytes of RAM the guest gave back.
+    pub released_bytes: u64,
 }
 
 /// Why a VM could not be built.
@@ -193,6 +200,8 @@ pub enum BuildError {
     Vcpu(VirtError),
     /// Boot structures did not fit.
     TooSmall,
+    /// No memory for the network queue set.
+    NoNetMemory,
 }
 
 impl fmt::Display for BuildError {
@@ -210,6 +219,7 @@ impl fmt::Display for BuildError {
             BuildError::Nested(e) => write!(f, "nested paging: {e}"),
             BuildError::Vcpu(e) => write!(f, "vCPU: {e}"),
             BuildError::TooSmall => f.write_str("RAM too small for the boot structures"),
+            BuildError::NoNetMemory => f.write_str("no memory for the network queue set"),
         }
     }
 }
@@ -237,6 +247,7 @@ impl<B: Backend> Vm<B> {
         id: u32,
         config: &VmConfig,
         image: &[u8],
+        pool: Option<u8>,
     ) -> Result<Self, BuildError> {
         let size = config.memory;
         let free = FRAMES
@@ -269,6 +280,12 @@ impl<B: Backend> Vm<B> {
             tag: u16::try_from(id + 1).map_err(|_| BuildError::Vcpu(VirtError::NoTag))?,
         };
         let vcpu = backend.create_vcpu(&setup).map_err(BuildError::Vcpu)?;
+        let net = match (config.net, config.mac) {
+            (NetMode::None, _) | (_, None) => None,
+            (mode, Some(mac)) => Some(
+                NetPort::new(mode, mac, pool.unwrap_or(0), size).ok_or(BuildError::NoNetMemory)?,
+            ),
+        };
         Ok(Vm {
             id,
             name: config.name.clone(),
@@ -282,7 +299,49 @@ impl<B: Backend> Vm<B> {
             started_ns: timer::now_ns(),
             stats: VmStats::default(),
             pat: 0x0007_0406_0007_0406,
+            net,
+            release_refused: 0,
+            released_bytes: 0,
         })
+    }
+
+    /// Gives `gpa..gpa + len` back to the hypervisor (MEM_RELEASE): refused with `Busy` while
+    /// any page in it has a DMA reference; otherwise the range is unmapped from the nested
+    /// page tables, the vCPU's cached translations are flushed, and the frames return to the
+    /// frame allocator — only then can they belong to anyone else.
+    pub fn release_memory(&mut self, gpa: u64, len: u64) -> Result<(), cdna_abi::Error> {
+        use super::guest_memory::RELEASE_GRANULE;
+        use cdna_abi::Error;
+        if len == 0 || !gpa.is_multiple_of(RELEASE_GRANULE) || !len.is_multiple_of(RELEASE_GRANULE)
+        {
+            return Err(Error::InvalidArgument);
+        }
+        if !self.memory.contains(gpa, len) {
+            return Err(Error::BadAddress);
+        }
+        if self
+            .net
+            .as_ref()
+            .is_some_and(|p| p.refs.any_pinned(gpa, len))
+        {
+            self.release_refused += 1;
+            return Err(Error::Busy);
+        }
+        self.memory
+            .mark_released(gpa, len)
+            .map_err(|_| Error::BadAddress)?;
+        if self.nested.unmap(&mut KernelTables, gpa, len).is_err() {
+            // Already checked to be mapped RAM: cannot happen; keep the frames rather than
+            // free memory the guest might still reach.
+            return Err(Error::BadAddress);
+        }
+        self.vcpu.flush_nested_tlb();
+        if let Some(frames) = FRAMES.lock().as_mut() {
+            // The range is no longer mapped, referenced or accessible: the frames are free.
+            let _ = frames.free_contiguous(self.memory.host_phys() + gpa, (len / 4096) as usize);
+        }
+        self.released_bytes += len;
+        Ok(())
     }
 
     /// Marks virtual interrupt `vector` pending; a halted guest wakes.

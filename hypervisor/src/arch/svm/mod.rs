@@ -235,6 +235,7 @@ impl Vcpu for SvmVcpu {
             )
         };
         self.gprs.rax = self.vmcb.read_u64(save::RAX);
+        self.vmcb.write_u8(control::TLB_CONTROL, 0);
         // A pending injection was delivered (or recorded in EXITINTINFO and re-injected).
         let exit_int = self.vmcb.read_u64(control::EXIT_INT_INFO);
         let eventinj = if exit_int & (1 << 31) != 0 {
@@ -296,5 +297,11 @@ impl Vcpu for SvmVcpu {
 
     fn set_interrupt_window_exiting(&mut self, enable: bool) {
         self.vmcb.set_vintr_window(enable);
+    }
+
+    fn flush_nested_tlb(&mut self) {
+        // TLB_CONTROL = 3: flush this guest's (ASID's) non-global entries at the next VMRUN
+        // (APM Vol. 2, 15.16.1); `run` resets it afterwards.
+        self.vmcb.write_u8(control::TLB_CONTROL, 3);
     }
 }

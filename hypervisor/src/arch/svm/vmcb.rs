@@ -20,6 +20,8 @@ pub mod control {
     pub const MSRPM_BASE: usize = 0x048;
     /// Guest ASID (u32).
     pub const ASID: usize = 0x058;
+    /// TLB control (u8): 0 nothing, 1 flush everything, 3 flush this ASID.
+    pub const TLB_CONTROL: usize = 0x05c;
     /// Virtual interrupt control: V_TPR, V_IRQ (bit 8), V_INTR_PRIO (19:16), V_IGN_TPR (20),
     /// V_INTR_MASKING (24); V_INTR_VECTOR in bits 39:32.
     pub const V_INTR: usize = 0x060;
@@ -132,6 +134,11 @@ impl Vmcb {
     /// Writes a 64-bit field.
     pub fn write_u64(&mut self, offset: usize, value: u64) {
         self.0[offset..offset + 8].copy_from_slice(&value.to_le_bytes());
+    }
+
+    /// Writes an 8-bit field.
+    pub fn write_u8(&mut self, offset: usize, value: u8) {
+        self.0[offset] = value;
     }
 
     fn write_u32(&mut self, offset: usize, value: u32) {

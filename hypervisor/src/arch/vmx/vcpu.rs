@@ -573,6 +573,10 @@ impl Vcpu for VmxVcpu {
             self.set_primary(primary);
         }
     }
+
+    fn flush_nested_tlb(&mut self) {
+        self.flush_tlb();
+    }
 }
 
 impl Drop for VmxVcpu {
