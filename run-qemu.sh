@@ -8,14 +8,20 @@ usage() {
     cat <<'USAGE'
 Usage: ./run-qemu.sh [OPTIONS]
 
-Boots the CDNA hypervisor in QEMU (headless, serial console on the terminal).
+Boots the CDNA hypervisor in QEMU (headless, serial console on the terminal). By default
+it runs iperf3 between a server guest and a client guest, each with its own queue pair on
+the emulated 82576 (cdna), and prints both ends' results.
 
 Options:
+  --pairs N              iperf3 server/client guest pairs (default 1; at most 4 with cdna)
+  --net cdna|sw|none     network mode: the NIC switches (cdna, default) or the hypervisor
+                         copies (sw)
+  --time SECS            seconds each iperf3 client sends (default 5)
+  --streams P            parallel TCP streams per client (default 1)
+  --guests N             instead of iperf3, boot N guests running `hello` (max 16)
+  --config FILE          boot this VM configuration instead of a generated one
   --firmware bios|uefi   boot through SeaBIOS (default) or OVMF
   --memory SIZE          machine memory, e.g. 512M (default) or 2G
-  --guests N             number of guests in the generated configuration (default 2, max 16)
-  --net cdna|sw|none     network mode of the generated guests (default cdna)
-  --config FILE          boot this VM configuration instead of a generated one
   --accel auto|kvm|tcg   KVM needs nested VMX/SVM on the host; auto (default) uses KVM
                          when the host CPU shows vmx/svm and /dev/kvm opens, else TCG
                          with emulated SVM

@@ -24,6 +24,8 @@ need_qemu && need_pkgs+=(qemu-system-x86)
 [ -e /usr/share/OVMF/OVMF_CODE_4M.fd ] || need_pkgs+=(ovmf)
 command -v bochs-bin >/dev/null || need_pkgs+=(bochs bochsbios vgabios bochs-sdl)
 command -v python3 >/dev/null || need_pkgs+=(python3)
+# A stock iperf3 (3.12 on Debian 12) on the host, for the interoperability tests.
+command -v iperf3 >/dev/null || need_pkgs+=(iperf3)
 
 if [ ${#need_pkgs[@]} -gt 0 ] && [ "$check_only" = 1 ]; then
     say "missing: ${need_pkgs[*]}"

@@ -56,6 +56,22 @@ pub fn qemu(image: &Path, firmware: Firmware) -> RunResult {
     emulator::run_qemu(image, &config, &options).expect("running QEMU")
 }
 
+/// Boots `image` in QEMU (TCG, BIOS) with host port forwards into the NIC's user-mode
+/// network (`hostfwd` syntax, e.g. `tcp:127.0.0.1:15201-10.0.2.15:5201`) and returns the run.
+/// Host programs talking to the guest run in other threads meanwhile.
+pub fn qemu_with_forwards(image: &Path, hostfwd: &[String], timeout: Duration) -> RunResult {
+    let config = QemuConfig {
+        accel: Accel::Tcg,
+        hostfwd: hostfwd.to_vec(),
+        ..QemuConfig::default()
+    };
+    let options = RunOptions {
+        timeout: Some(timeout),
+        ..RunOptions::default()
+    };
+    emulator::run_qemu(image, &config, &options).expect("running QEMU")
+}
+
 /// Boots the BIOS image `image` in Bochs (VMX with EPT) and returns the run.
 pub fn bochs(image: &Path) -> RunResult {
     let options = RunOptions {

@@ -10,7 +10,8 @@
 //! - [`queue`]: the network front end's books (buffer states, batches, counters);
 //! - [`ether`]: MAC addresses and hand-built Ethernet frames;
 //! - [`checksum`] and [`payload`]: what `tcp-send` sends and both ends check;
-//! - [`hostile`]: the bad requests of `net-hostile` and their verdicts.
+//! - [`hostile`]: the bad requests of `net-hostile` and their verdicts;
+//! - [`iperf3`]: the iperf3 3.12 protocol, its messages, command line and console lines.
 //!
 //! The kernel itself (`main.rs`) is a separate binary built only for `x86_64-unknown-none`.
 
@@ -24,6 +25,7 @@ pub mod boot;
 pub mod checksum;
 pub mod ether;
 pub mod hostile;
+pub mod iperf3;
 pub mod memory;
 pub mod number;
 pub mod payload;

@@ -125,6 +125,10 @@ pub struct QemuConfig {
     pub gdb_port: Option<u16>,
     /// Attach the 82576 NIC (`-device igb`) with a user-mode network backend.
     pub nic: bool,
+    /// Host port forwards into the user-mode network, QEMU `hostfwd` syntax
+    /// (`tcp:127.0.0.1:15201-10.0.2.15:5201`). Guests on the wire use 10.0.2.0/24 with the
+    /// host at 10.0.2.2.
+    pub hostfwd: Vec<String>,
 }
 
 impl Default for QemuConfig {
@@ -135,6 +139,7 @@ impl Default for QemuConfig {
             accel: Accel::Tcg,
             gdb_port: None,
             nic: true,
+            hostfwd: Vec::new(),
         }
     }
 }
@@ -188,7 +193,14 @@ pub fn qemu_command(image: &Path, config: &QemuConfig, scratch: &Path) -> Result
             .arg(format!("if=pflash,format=raw,file={}", vars_copy.display()));
     }
     if config.nic {
-        cmd.args(["-netdev", "user,id=n0", "-device", "igb,netdev=n0"]);
+        let mut netdev = String::from("user,id=n0");
+        for forward in &config.hostfwd {
+            netdev.push_str(",hostfwd=");
+            netdev.push_str(forward);
+        }
+        cmd.arg("-netdev")
+            .arg(netdev)
+            .args(["-device", "igb,netdev=n0"]);
     }
     if let Some(port) = config.gdb_port {
         cmd.arg("-gdb").arg(format!("tcp::{port}")).arg("-S");

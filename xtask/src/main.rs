@@ -10,6 +10,8 @@ use xtask::build::{self, RamdiskSpec};
 use xtask::emulator::{self, Accel, BochsConfig, Firmware, Outcome, QemuConfig, RunOptions};
 use xtask::workspace_root;
 
+mod bench;
+
 #[derive(Parser)]
 #[command(about = "Build, run and test the CDNA hypervisor")]
 struct Cli {
@@ -32,22 +34,35 @@ enum Cmd {
     Bochs(BochsArgs),
     /// Run every check: formatting, clippy, host unit tests, emulator integration tests.
     Test,
+    /// Benchmark: aggregate guest-to-guest throughput for 2, 4, 8 guests, cdna vs sw, and the
+    /// NIC ceiling (Rixner 2008, Figure 3); writes bench/results.json and bench/figure3.svg.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
 struct ConfigArgs {
-    /// VM configuration file; by default one is generated for --guests guests.
+    /// VM configuration file. Without it, a configuration is generated: iperf3 between
+    /// --pairs server/client guest pairs, or, with --guests, that many `hello` guests.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Number of guests in the generated configuration.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=16))]
-    guests: u8,
+    /// Generate this many guests running `hello` instead of iperf3 pairs.
+    #[arg(long, conflicts_with_all = ["pairs", "time", "streams"], value_parser = clap::value_parser!(u8).range(1..=16))]
+    guests: Option<u8>,
+    /// Number of iperf3 server/client guest pairs (at most 4 in cdna mode: 8 NIC pools).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=8))]
+    pairs: Option<u8>,
+    /// Seconds each iperf3 client runs.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=600))]
+    time: Option<u64>,
+    /// Parallel TCP streams per iperf3 client.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=16))]
+    streams: Option<u8>,
     /// Network mode of the generated configuration's guests.
     #[arg(long, value_enum, default_value_t = NetArg::Cdna)]
     net: NetArg,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum NetArg {
     Cdna,
     Sw,
@@ -165,6 +180,7 @@ fn run(command: Cmd) -> Result<ExitCode> {
             Ok(report(&result.outcome))
         }
         Cmd::Test => test_all(),
+        Cmd::Bench(args) => bench::run(args),
     }
 }
 
@@ -188,10 +204,28 @@ fn ramdisk_spec(args: &ConfigArgs) -> Result<(String, RamdiskSpec)> {
                 NetArg::Sw => "sw",
                 NetArg::None => "none",
             };
-            let text = xtask::generated_config(args.guests.into(), net);
+            if let Some(guests) = args.guests {
+                let text = xtask::generated_config(guests.into(), net);
+                return Ok((
+                    format!("run-{guests}-{net}"),
+                    RamdiskSpec::from_text(text, "generated configuration"),
+                ));
+            }
+            if args.net == NetArg::None {
+                bail!(
+                    "iperf3 guests need a network: use --net cdna or --net sw (or --guests N for hello guests)"
+                );
+            }
+            let pairs = args.pairs.unwrap_or(1);
+            let text = xtask::iperf_config(
+                pairs.into(),
+                net,
+                args.time.unwrap_or(5),
+                args.streams.unwrap_or(1),
+            );
             Ok((
-                format!("run-{}-{net}", args.guests),
-                RamdiskSpec::from_text(text, "generated configuration"),
+                format!("iperf-{pairs}-{net}"),
+                RamdiskSpec::from_text(text, "generated iperf3 configuration"),
             ))
         }
     }
@@ -230,6 +264,7 @@ fn run_qemu(args: RunArgs) -> Result<ExitCode> {
         accel,
         gdb_port: args.gdb,
         nic: true,
+        hostfwd: Vec::new(),
     };
     if let Some(port) = args.gdb {
         eprintln!(
@@ -410,7 +445,8 @@ fn run_cargo_test(cargo: &str, root: &std::path::Path, totals: &mut TestTotals) 
 }
 
 /// What a user does first on a fresh clone: `./run-qemu.sh` under TCG must print the banner
-/// with the managed memory and the SVM features, and exit 0.
+/// with the managed memory and the SVM features, run iperf3 between two guests and print both
+/// ends' results, and exit 0.
 fn smoke_run_qemu_sh(root: &std::path::Path) -> Result<()> {
     let output = Command::new(root.join("run-qemu.sh"))
         .args(["--no-install", "--accel", "tcg", "--timeout", "180"])
@@ -430,6 +466,9 @@ fn smoke_run_qemu_sh(root: &std::path::Path) -> Result<()> {
         "[hv] cdna-hypervisor",
         "[hv] memory: ",
         "[hv] virtualization: SVM (NPT yes",
+        "[server0] iperf3-json: {\"role\":\"server\"",
+        "[client0] iperf3-json: {\"role\":\"client\"",
+        "[client0] iperf Done.",
         emulator::PASS_MARKER,
     ] {
         if !stdout.contains(needle) {

@@ -91,6 +91,10 @@ pub(crate) struct Net {
     interrupts_at_start: u64,
     /// [`time::now_ns`] at the last poll.
     polled_at_ns: u64,
+    /// Nanoseconds spent in [`Net::wait`] (counted at the poll after each).
+    idle_ns: u64,
+    /// When the wait since the last poll began, if there was one.
+    waiting_since_ns: Option<u64>,
 }
 
 impl Net {
@@ -134,6 +138,8 @@ impl Net {
             address,
             interrupts_at_start,
             polled_at_ns: 0,
+            idle_ns: 0,
+            waiting_since_ns: None,
         })
     }
 
@@ -152,6 +158,9 @@ impl Net {
         NET_PENDING.store(false, Ordering::Relaxed);
         self.device.begin_poll();
         self.polled_at_ns = time::now_ns();
+        if let Some(since) = self.waiting_since_ns.take() {
+            self.idle_ns += self.polled_at_ns.saturating_sub(since);
+        }
         let result = self.iface.poll(
             instant(self.polled_at_ns),
             &mut self.device,
@@ -179,7 +188,20 @@ impl Net {
         if until <= now_ns {
             return;
         }
+        self.waiting_since_ns = Some(now_ns);
         time::wait_until(|| NET_PENDING.load(Ordering::Relaxed) || time::now_ns() >= until);
+    }
+
+    /// [`time::now_ns`] when the last [`Net::poll`] began: the time now, for a program that
+    /// has just polled, without another TIME_NOW.
+    pub(crate) fn polled_at_ns(&self) -> u64 {
+        self.polled_at_ns
+    }
+
+    /// Nanoseconds spent in [`Net::wait`] since the network came up (up to the last poll),
+    /// for CPU utilisation.
+    pub(crate) fn idle_ns(&self) -> u64 {
+        self.idle_ns
     }
 
     /// Polls and waits until `done` holds or `deadline_ns` passes; returns whether `done`

@@ -10,6 +10,7 @@ use guest_kernel::args::{ArgError, Args};
 mod broadcast;
 mod count;
 mod hello;
+mod iperf3;
 mod net_hostile;
 mod ping;
 mod release_test;
@@ -88,6 +89,11 @@ pub(crate) const PROGRAMS: &[Program] = &[
         run: tcp_send::run,
     },
     Program {
+        name: "iperf3",
+        usage: "-s [-p port] [-1] | -c <ip> [-p port] [-t secs] [-P streams] [-R] [-l len]",
+        run: iperf3::run,
+    },
+    Program {
         name: "broadcast",
         usage: "[count=20] [interval_ms=100]",
         run: broadcast::run,
@@ -147,6 +153,12 @@ fn list() {
 pub(crate) fn usage_error(args: &Args<'_>, error: &ArgError<'_>) -> i32 {
     let name = args.program();
     println!("{name}: {error}");
+    usage(name);
+    USAGE_STATUS
+}
+
+/// Prints `usage: <program> <arguments>`.
+pub(crate) fn usage(name: &str) {
     if let Some(program) = PROGRAMS.iter().find(|p| p.name == name) {
         if program.usage.is_empty() {
             println!("usage: {name}");
@@ -154,5 +166,4 @@ pub(crate) fn usage_error(args: &Args<'_>, error: &ArgError<'_>) -> i32 {
             println!("usage: {name} {}", program.usage);
         }
     }
-    USAGE_STATUS
 }

@@ -24,6 +24,7 @@ pub const TICK_HZ: u64 = 1000;
 
 const PIT_HZ: u64 = 1_193_182;
 const CALIBRATION_MS: u64 = 10;
+const CALIBRATION_WINDOWS: usize = 5;
 const IA32_APIC_BASE: u32 = 0x1b;
 const APIC_EOI: usize = 0xb0;
 const APIC_SVR: usize = 0xf0;
@@ -78,10 +79,19 @@ pub struct TimerInfo {
 /// Masks the PICs, calibrates the TSC and the APIC timer, and starts the periodic tick.
 pub fn init() -> TimerInfo {
     disable_pics();
-    // Calibrate the TSC against PIT channel 2.
-    let tsc_start = rdtsc();
-    pit_wait_ms(CALIBRATION_MS);
-    let tsc_khz = ((rdtsc() - tsc_start) / CALIBRATION_MS).max(1);
+    // Calibrate the TSC against PIT channel 2. Under emulation a window can come out long
+    // (the emulator was busy elsewhere while the PIT ran on); the shortest of a few is the
+    // one least disturbed.
+    let tsc_khz = (0..CALIBRATION_WINDOWS)
+        .map(|_| {
+            let start = rdtsc();
+            pit_wait_ms(CALIBRATION_MS);
+            rdtsc() - start
+        })
+        .min()
+        .unwrap_or(0)
+        .div_euclid(CALIBRATION_MS)
+        .max(1);
     TSC_KHZ.store(tsc_khz, Ordering::Relaxed);
     BOOT_TSC.store(rdtsc(), Ordering::Relaxed);
 

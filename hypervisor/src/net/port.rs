@@ -201,15 +201,36 @@ impl NetPort {
             .collect())
     }
 
-    fn check(
-        &self,
+    /// Reads a request's array and validates each buffer: refused ones complete at once with
+    /// their error; the valid ones come back, no more than the guest may still have
+    /// outstanding in `direction`.
+    fn request(
+        &mut self,
         memory: &GuestMemory,
-        buffer: Buffer,
+        array: u64,
+        count: u64,
         direction: Direction,
-    ) -> Result<ValidBuffer, DmaError> {
-        dma::check_buffer(buffer, direction, memory.size(), |gpa, len| {
-            memory.is_released(gpa, len)
-        })
+    ) -> Result<Vec<ValidBuffer>, Error> {
+        let buffers = self.read_array(memory, array, count)?;
+        let (kind, outstanding) = match direction {
+            Direction::Receive => (KIND_RX, self.rx_outstanding),
+            Direction::Transmit => (KIND_TX, self.tx_outstanding),
+        };
+        let mut room = QUEUE_DEPTH.saturating_sub(outstanding);
+        let mut valid = Vec::with_capacity(buffers.len());
+        for buffer in buffers {
+            match dma::check_buffer(buffer, direction, memory.size(), |gpa, len| {
+                memory.is_released(gpa, len)
+            }) {
+                Ok(_) if room == 0 => self.refuse(buffer.id, kind, DmaError::QueueFull),
+                Ok(v) => {
+                    room -= 1;
+                    valid.push(v);
+                }
+                Err(e) => self.refuse(buffer.id, kind, e),
+            }
+        }
+        Ok(valid)
     }
 
     /// NET_RX_POST.
@@ -221,7 +242,8 @@ impl NetPort {
         count: u64,
     ) -> Posted {
         self.stats.rx_post_calls += 1;
-        let buffers = match self.read_array(memory, array, count) {
+        let before = self.done.len();
+        let buffers = match self.request(memory, array, count, Direction::Receive) {
             Ok(b) => b,
             Err(e) => {
                 return Posted {
@@ -230,21 +252,9 @@ impl NetPort {
                 };
             }
         };
-        let before = self.done.len();
         let mut nic = nic;
         let mut posted = 0;
-        for buffer in buffers {
-            let valid = match self.check(memory, buffer, Direction::Receive) {
-                Ok(v) if self.rx_outstanding >= QUEUE_DEPTH => {
-                    self.refuse(v.id, KIND_RX, DmaError::QueueFull);
-                    continue;
-                }
-                Ok(v) => v,
-                Err(e) => {
-                    self.refuse(buffer.id, KIND_RX, e);
-                    continue;
-                }
-            };
+        for valid in buffers {
             match (self.mode, nic.as_deref_mut()) {
                 (NetMode::Cdna, Some(nic)) => {
                     let Some(hpa) = memory.translate(valid.gpa) else {
@@ -305,7 +315,8 @@ impl NetPort {
         count: u64,
     ) -> Posted {
         self.stats.tx_calls += 1;
-        let buffers = match self.read_array(memory, array, count) {
+        let before = self.done.len();
+        let buffers = match self.request(memory, array, count, Direction::Transmit) {
             Ok(b) => b,
             Err(e) => {
                 return Posted {
@@ -314,21 +325,9 @@ impl NetPort {
                 };
             }
         };
-        let before = self.done.len();
         let mut nic = nic;
         let mut queued = 0;
-        for buffer in buffers {
-            let valid = match self.check(memory, buffer, Direction::Transmit) {
-                Ok(v) if self.tx_outstanding >= QUEUE_DEPTH => {
-                    self.refuse(v.id, KIND_TX, DmaError::QueueFull);
-                    continue;
-                }
-                Ok(v) => v,
-                Err(e) => {
-                    self.refuse(buffer.id, KIND_TX, e);
-                    continue;
-                }
-            };
+        for valid in buffers {
             // The checked copy of the header: the guest cannot change it afterwards.
             let header_len = valid.len.min(HEADER_COPY);
             let mut header = [0u8; HEADER_COPY as usize];

@@ -14,7 +14,7 @@ pub const COM1_BASE: u16 = 0x3f8;
 /// Number of ports it decodes.
 pub const COM1_PORTS: u16 = 8;
 /// Longest line kept before it is printed anyway.
-pub const MAX_LINE: usize = 160;
+pub const MAX_LINE: usize = 512;
 
 const FIFO: usize = 16;
 const LSR_DATA_READY: u8 = 1 << 0;
