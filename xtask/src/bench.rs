@@ -168,7 +168,14 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode> {
         plan.seconds,
         plan.counts
             .iter()
-            .map(|&g| format!("{g} guests: {} MiB per pair", plan.amount(g).mib))
+            .map(|&g| {
+                let amount = plan.amount(g);
+                if PROGRAM.sends_bytes() {
+                    format!("{g} guests: {} MiB per pair", amount.mib)
+                } else {
+                    format!("{g} guests: {} pair(s) × {} s", g / 2, amount.seconds)
+                }
+            })
             .collect::<Vec<_>>()
             .join(", "),
         plan.repeat
@@ -346,9 +353,13 @@ fn measure_point(
     for attempt in 1..=ATTEMPTS {
         let label = format!("{label}-a{attempt}");
         eprint!(
-            "bench: {label}: {} pair(s) × {} MiB ... ",
+            "bench: {label}: {} pair(s) × {} ... ",
             guests / 2,
-            amount.mib
+            if PROGRAM.sends_bytes() {
+                format!("{} MiB", amount.mib)
+            } else {
+                format!("{} s", amount.seconds)
+            }
         );
         let load = report::load_average();
         let console = console::boot(&images.bios, MACHINE_MIB, run_timeout(amount))?;
@@ -361,9 +372,10 @@ fn measure_point(
         };
         match &result {
             Ok(p) => eprintln!(
-                "{:.1} Mbit/s aggregate (guest clock {:.1}, clock ratio {:.2}) in {:.0} s",
+                "{:.1} Mbit/s aggregate (guest clock {:.1}, host clock {:.1}, clock ratio {:.2}) in {:.0} s",
                 p.aggregate_mbit(),
                 p.guest_clock_mbit(),
+                p.host_clock_mbit(),
                 p.clock_ratio(),
                 console.elapsed.as_secs_f64()
             ),

@@ -168,9 +168,20 @@ impl Point {
         self.bytes() as f64 / MIB
     }
 
-    /// Sum over pairs of bytes / transfer time (host clock), Mbit/s: the figure's y value.
+    /// Sum over pairs of each pair's throughput ([`Transfer::mbit`]: iperf3's own report, or
+    /// bytes / host-clock transfer time), Mbit/s: the figure's y value.
     pub(crate) fn aggregate_mbit(&self) -> f64 {
+        self.transfers.iter().map(Transfer::mbit).sum()
+    }
+
+    /// The aggregate on the host clock (connected line to result line).
+    pub(crate) fn host_clock_mbit(&self) -> f64 {
         self.transfers.iter().map(Transfer::host_mbit).sum()
+    }
+
+    /// The aggregate on the other clock ([`Transfer::other_clock_mbit`]), as a cross-check.
+    pub(crate) fn other_clock_mbit(&self) -> f64 {
+        self.transfers.iter().map(Transfer::other_clock_mbit).sum()
     }
 
     /// All bytes / (last end − first start), host clock, Mbit/s.

@@ -174,10 +174,21 @@ pub(crate) fn tables(results: &Results) -> String {
     let points = &results.points;
     let mut out = String::new();
     out.push_str(&format!(
-        "## Aggregate throughput (QEMU TCG: emulated, not hardware; host clock; median of {} run(s))\n\n\
-         | guests | mode | pairs × MiB | aggregate Mbit/s | runs min–max | span Mbit/s | guest-clock Mbit/s | NIC irq/s | NET virq/s | exits/MiB | hypercalls/MiB | DMA validations | refused |\n\
+        "## Aggregate throughput (QEMU TCG: emulated, not hardware; {}; median of {} run(s))\n\n\
+         | guests | mode | pairs × {} | aggregate Mbit/s | runs min–max | span Mbit/s | {} Mbit/s | NIC irq/s | NET virq/s | exits/MiB | hypercalls/MiB | DMA validations | refused |\n\
          | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
-        results.plan.repeat
+        if PROGRAM.timed_by_guest() {
+            "iperf3's own report"
+        } else {
+            "host clock"
+        },
+        results.plan.repeat,
+        if PROGRAM.sends_bytes() { "MiB" } else { "s" },
+        if PROGRAM.timed_by_guest() {
+            "host-clock"
+        } else {
+            "guest-clock"
+        },
     ));
     for p in points {
         let spread = match (p.repeats.first(), p.repeats.last()) {
@@ -189,10 +200,14 @@ pub(crate) fn tables(results: &Results) -> String {
             p.guests,
             p.mode.name(),
             p.pairs(),
-            p.amount.mib,
+            if PROGRAM.sends_bytes() {
+                p.amount.mib
+            } else {
+                p.amount.seconds
+            },
             p.aggregate_mbit(),
             p.span_mbit(),
-            p.guest_clock_mbit(),
+            p.other_clock_mbit(),
             if p.mode == Mode::Sw {
                 "–".to_string()
             } else {
@@ -207,7 +222,7 @@ pub(crate) fn tables(results: &Results) -> String {
     }
     if let Some(c) = &results.ceiling {
         out.push_str(&format!(
-            "| – | ceiling | – | **{:.1}** | {} | – | {:.1} | – | – | – | – | – | – |\n",
+            "| – | ceiling | – | **{:.1}** | {} | – | {} | – | – | – | – | – | – |\n",
             c.payload_mbit(),
             match (c.repeats.first(), c.repeats.last()) {
                 (Some(lo), Some(hi)) if c.repeats.len() > 1 => format!(
@@ -217,7 +232,16 @@ pub(crate) fn tables(results: &Results) -> String {
                 ),
                 _ => "–".into(),
             },
-            c.hv_frames_per_s as f64 * PAYLOAD_PER_FRAME * 8.0 / 1e6
+            // The ceiling is timed on the host clock; the other column is the guests' clock,
+            // which for the ceiling is the hypervisor's, unless the column is the host's.
+            if PROGRAM.timed_by_guest() {
+                "–".to_string()
+            } else {
+                format!(
+                    "{:.1}",
+                    c.hv_frames_per_s as f64 * PAYLOAD_PER_FRAME * 8.0 / 1e6
+                )
+            }
         ));
         out.push_str(&format!(
             "\nCeiling: `igb-loopback`, the hypervisor alone moving 1514-byte frames pool 0 → pool 1 (header + payload descriptors, batches of 32, polling): {:.0} frames/s on the host clock (best of {} in a boot, median of {} boot(s); {:.0} frames/s on the hypervisor's clock) = {:.1} Mbit/s of frames, {:.1} Mbit/s as TCP payload ({PAYLOAD_PER_FRAME} bytes per frame).\n",
@@ -398,7 +422,7 @@ pub(crate) fn json(results: &Results) -> Json {
                 (
                     "aggregate",
                     Json::str(
-                        "sum over pairs of payload bytes / transfer time, times on the host clock (sender's connected line to its result line); Mbit/s = 10^6 bit/s",
+                        "sum over pairs of each pair's throughput: with iperf3, the client's iperf3-json bytes_sent / seconds (its own, the hypervisor's, clock; runs whose clock is off by more than 15 % are discarded), checked equal to the server's bytes_received; with tcp-send, bytes / host-clock time from the sender's connected line to its result line. Mbit/s = 10^6 bit/s of TCP payload",
                     ),
                 ),
                 (
@@ -552,7 +576,9 @@ fn point_json(p: &Point) -> Json {
             Json::Arr(p.repeats.iter().map(|&r| Json::num(r)).collect()),
         ),
         ("span_mbit", Json::num(p.span_mbit())),
+        ("seconds_per_pair", Json::int(p.amount.seconds)),
         ("guest_clock_mbit", Json::num(p.guest_clock_mbit())),
+        ("host_clock_mbit", Json::num(p.host_clock_mbit())),
         (
             "transfers",
             Json::Arr(
@@ -564,7 +590,7 @@ fn point_json(p: &Point) -> Json {
                             ("start_s", Json::num(tr.start.as_secs_f64())),
                             ("end_s", Json::num(tr.end.as_secs_f64())),
                             ("host_mbit", Json::num(tr.host_mbit())),
-                            ("guest_ms", Json::int(tr.guest_ms)),
+                            ("guest_s", Json::num(tr.guest_s)),
                             ("guest_mbit", Json::num(tr.guest_mbit())),
                         ])
                     })

@@ -5,9 +5,9 @@
 //! sender `send<i>` at 10.0.0.(2i+2), which sends one bulk TCP stream to its own receiver. All
 //! pairs start together and share the one virtual CPU of the machine.
 //!
-//! The guest programs are named in [`Program`] and nowhere else: moving to the iperf3-compatible
-//! program means one more variant (its two command lines and the lines it prints), and
-//! changing [`PROGRAM`].
+//! The guest programs are named in [`Program`] and nowhere else; [`PROGRAM`] picks the pair in
+//! use: the iperf3-compatible program, whose client reports each pair's throughput (checked
+//! against the server's byte count), or `serve`/`tcp-send`, timed on the host clock.
 
 use std::time::Duration;
 
@@ -19,11 +19,16 @@ use super::summary::{leading_number, number_after};
 pub(crate) enum Program {
     /// `serve <idle-seconds> once` receives (TCP sink on port 5001, FNV-1a checksum of every
     /// byte); `tcp-send <ip> <MiB>` sends a fixed amount, checksummed, and reports its time.
+    /// Kept to compare with iperf3 (select it in [`PROGRAM`]).
+    #[allow(dead_code)]
     TcpSend,
+    /// `iperf3 -s -1` receives one test (iperf3 3.12 protocol, port 5201); `iperf3 -c <ip> -t
+    /// <seconds>` sends one TCP stream for a fixed time. Both print an `iperf3-json:` line.
+    Iperf3,
 }
 
 /// The programs in use.
-pub(crate) const PROGRAM: Program = Program::TcpSend;
+pub(crate) const PROGRAM: Program = Program::Iperf3;
 
 /// Network path of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,8 +76,11 @@ pub(crate) struct Transfer {
     pub(crate) start: Duration,
     /// Host time of the sender's result line (every byte acknowledged, the close complete).
     pub(crate) end: Duration,
-    /// The transfer time the sender measured on its own (the hypervisor's) clock.
-    pub(crate) guest_ms: u64,
+    /// The transfer time the sender measured on its own (the hypervisor's) clock, seconds.
+    pub(crate) guest_s: f64,
+    /// Whether the throughput is the sender's own measurement (`guest_s`, iperf3's report)
+    /// rather than the host clock's.
+    pub(crate) by_guest: bool,
 }
 
 impl Transfer {
@@ -88,7 +96,26 @@ impl Transfer {
 
     /// Guest-clock throughput in Mbit/s.
     pub(crate) fn guest_mbit(&self) -> f64 {
-        self.bytes as f64 * 8.0 / (self.guest_ms.max(1) as f64 / 1e3) / 1e6
+        self.bytes as f64 * 8.0 / self.guest_s.max(1e-6) / 1e6
+    }
+
+    /// The pair's throughput as the benchmark reports it: the sender's own figure for iperf3,
+    /// the host clock's otherwise.
+    pub(crate) fn mbit(&self) -> f64 {
+        if self.by_guest {
+            self.guest_mbit()
+        } else {
+            self.host_mbit()
+        }
+    }
+
+    /// The throughput on the other clock than [`Transfer::mbit`]'s, as a cross-check.
+    pub(crate) fn other_clock_mbit(&self) -> f64 {
+        if self.by_guest {
+            self.host_mbit()
+        } else {
+            self.guest_mbit()
+        }
     }
 }
 
@@ -143,6 +170,9 @@ impl Program {
             Program::TcpSend => {
                 "receiver `serve 60 once` (TCP sink, port 5001), sender `tcp-send <receiver-ip> <MiB>` (smoltcp, 256 KiB socket buffers, MSS 1460)"
             }
+            Program::Iperf3 => {
+                "receiver `iperf3 -s -1`, sender `iperf3 -c <receiver-ip> -t <seconds>` (iperf3 3.12-compatible, one TCP stream, smoltcp, MSS 1460); throughput from the client's iperf3-json bytes_sent / seconds, checked against the server's bytes_received"
+            }
         }
     }
 
@@ -150,18 +180,29 @@ impl Program {
     pub(crate) fn sends_bytes(self) -> bool {
         match self {
             Program::TcpSend => true,
+            Program::Iperf3 => false,
+        }
+    }
+
+    /// Whether the throughput is the sender's own report (guest clock) rather than host time.
+    pub(crate) fn timed_by_guest(self) -> bool {
+        match self {
+            Program::TcpSend => false,
+            Program::Iperf3 => true,
         }
     }
 
     fn sink_cmdline(self) -> String {
         match self {
             Program::TcpSend => format!("serve {SINK_IDLE_SECONDS} once"),
+            Program::Iperf3 => "iperf3 -s -1".to_string(),
         }
     }
 
     fn sender_cmdline(self, sink_ip: &str, amount: Amount) -> String {
         match self {
             Program::TcpSend => format!("tcp-send {sink_ip} {}", amount.mib),
+            Program::Iperf3 => format!("iperf3 -c {sink_ip} -t {}", amount.seconds),
         }
     }
 
@@ -170,6 +211,7 @@ impl Program {
     pub(crate) fn transfer(self, console: &Console, pair: &Pair) -> Result<Transfer, String> {
         match self {
             Program::TcpSend => tcp_send_transfer(console, pair),
+            Program::Iperf3 => iperf3_transfer(console, pair),
         }
     }
 }
@@ -210,7 +252,106 @@ fn tcp_send_transfer(console: &Console, pair: &Pair) -> Result<Transfer, String>
         bytes: sent_bytes.unwrap_or(0),
         start: connected.at,
         end: sent.at,
-        guest_ms,
+        guest_s: guest_ms as f64 / 1e3,
+        by_guest: false,
+    })
+}
+
+/// The prefix of iperf3's machine-readable line (`guest-kernel/src/iperf3/report.rs`).
+const IPERF3_JSON: &str = "iperf3-json: ";
+
+/// One `iperf3-json:` line: the fields the benchmark uses.
+#[derive(Debug, Clone, PartialEq)]
+struct Iperf3Report {
+    role: String,
+    seconds: f64,
+    bytes_sent: u64,
+    bytes_received: u64,
+}
+
+/// The value of `"key":` in the flat JSON object `json`, as text.
+fn json_field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+    let pattern = format!("\"{key}\":");
+    let at = json.find(&pattern)? + pattern.len();
+    let rest = &json[at..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    Some(rest[..end].trim().trim_matches('"'))
+}
+
+impl Iperf3Report {
+    fn parse(json: &str) -> Option<Iperf3Report> {
+        Some(Iperf3Report {
+            role: json_field(json, "role")?.to_string(),
+            seconds: json_field(json, "seconds")?.parse().ok()?,
+            bytes_sent: json_field(json, "bytes_sent")?.parse().ok()?,
+            bytes_received: json_field(json, "bytes_received")?.parse().ok()?,
+        })
+    }
+}
+
+/// Guest `name`'s `iperf3-json:` line: its host time and its text (a line the hypervisor
+/// split is joined with the guest's following lines until the object closes).
+fn iperf3_json(console: &Console, name: &str) -> Result<(Duration, String), String> {
+    let prefix = format!("[{name}] ");
+    let mut own = console
+        .lines
+        .iter()
+        .filter_map(|l| l.text.strip_prefix(&prefix).map(|t| (l.at, t)));
+    let (mut at, mut text) = own
+        .by_ref()
+        .find_map(|(at, t)| t.strip_prefix(IPERF3_JSON).map(|j| (at, j.to_string())))
+        .ok_or_else(|| format!("guest {name} printed no {IPERF3_JSON:?} line"))?;
+    while !text.trim_end().ends_with('}') {
+        let (next_at, next) = own
+            .next()
+            .ok_or_else(|| format!("guest {name}'s iperf3-json line is cut short: {text}"))?;
+        text.push_str(next);
+        at = next_at;
+    }
+    Ok((at, text))
+}
+
+/// `[send0] [  5] local 10.0.0.2 port 49152 connected to 10.0.0.1 port 5201`, then the
+/// client's and the server's `iperf3-json:` lines. The pair's throughput is the client's
+/// `bytes_sent` over its `seconds`; the server's `bytes_received` must equal `bytes_sent`.
+fn iperf3_transfer(console: &Console, pair: &Pair) -> Result<Transfer, String> {
+    let client_prefix = format!("[{}] ", pair.sender);
+    let connected = console
+        .lines
+        .iter()
+        .find(|l| {
+            l.text
+                .strip_prefix(&client_prefix)
+                .is_some_and(|t| t.starts_with('[') && t.contains(" connected to "))
+        })
+        .ok_or_else(|| format!("{} printed no \"connected to\" line", pair.sender))?;
+    let (end, client_text) = iperf3_json(console, &pair.sender)?;
+    let (_, server_text) = iperf3_json(console, &pair.sink)?;
+    let parse = |text: &str| {
+        Iperf3Report::parse(text).ok_or_else(|| format!("unreadable iperf3-json line: {text}"))
+    };
+    let (client, server) = (parse(&client_text)?, parse(&server_text)?);
+    if client.role != "client" || server.role != "server" {
+        return Err(format!(
+            "pair {}→{}: roles {:?} and {:?}, not client and server",
+            pair.sender, pair.sink, client.role, server.role
+        ));
+    }
+    if client.bytes_sent == 0 || client.bytes_sent != server.bytes_received {
+        return Err(format!(
+            "pair {}→{}: the client sent {} bytes, the server received {}",
+            pair.sender, pair.sink, client.bytes_sent, server.bytes_received
+        ));
+    }
+    if client.seconds <= 0.0 {
+        return Err(format!("pair {}→{}: no test time", pair.sender, pair.sink));
+    }
+    Ok(Transfer {
+        bytes: client.bytes_sent,
+        start: connected.at,
+        end,
+        guest_s: client.seconds,
+        by_guest: true,
     })
 }
 
@@ -266,7 +407,8 @@ mod tests {
             ),
         ]);
         let t = Program::TcpSend.transfer(&run, pair).unwrap();
-        assert_eq!((t.bytes, t.guest_ms), (16 << 20, 1552));
+        assert_eq!((t.bytes, t.guest_s), (16 << 20, 1.552));
+        assert_eq!(t.mbit(), t.host_mbit());
         assert!((t.host_seconds() - 2.001).abs() < 1e-9);
         assert!((t.host_mbit() - 16.0 * 1048576.0 * 8.0 / 2.001 / 1e6).abs() < 1e-6);
 
@@ -282,5 +424,55 @@ mod tests {
             ),
         ]);
         assert!(Program::TcpSend.transfer(&corrupt, pair).is_err());
+    }
+
+    #[test]
+    fn iperf3_config_and_transfer() {
+        let text = config(
+            Program::Iperf3,
+            Mode::Cdna,
+            &pairs(2),
+            Amount { mib: 7, seconds: 3 },
+        );
+        assert!(text.contains("cmdline = \"iperf3 -s -1\""), "{text}");
+        assert!(
+            text.contains("cmdline = \"iperf3 -c 10.0.0.1 -t 3\""),
+            "{text}"
+        );
+        assert!(!Program::Iperf3.sends_bytes());
+
+        let pair = &pairs(2)[0];
+        let client = r#"[send0] iperf3-json: {"role":"client","reverse":false,"streams":1,"seconds":2.5,"bytes_sent":50000000,"bytes_received":0,"bits_per_second":160000000,"peer_bytes":50000000}"#;
+        let server = r#"[sink0] iperf3-json: {"role":"server","reverse":false,"streams":1,"seconds":2.51,"bytes_sent":0,"bytes_received":50000000,"bits_per_second":159362549,"peer_bytes":50000000}"#;
+        let rest = format!("[send0] {}", &client[100..]);
+        let run = console(&[
+            (1_000, "[send0] Connecting to host 10.0.0.1, port 5201"),
+            (
+                1_500,
+                "[send0] [  5] local 10.0.0.2 port 49152 connected to 10.0.0.1 port 5201",
+            ),
+            (4_000, server),
+            // A line the hypervisor split in two.
+            (4_100, &client[..100]),
+            (4_200, &rest),
+        ]);
+        let t = Program::Iperf3.transfer(&run, pair).unwrap();
+        assert_eq!((t.bytes, t.guest_s), (50_000_000, 2.5));
+        assert_eq!(t.start, Duration::from_millis(1_500));
+        assert_eq!(t.end, Duration::from_millis(4_200));
+        assert!((t.mbit() - 160.0).abs() < 1e-9);
+        assert!((t.other_clock_mbit() - 50e6 * 8.0 / 2.7 / 1e6).abs() < 1e-9);
+
+        let short = server.replace("50000000,\"bits", "49999000,\"bits");
+        let bad = console(&[
+            (
+                1_500,
+                "[send0] [  5] local 10.0.0.2 port 49152 connected to 10.0.0.1 port 5201",
+            ),
+            (4_000, &short),
+            (4_100, client),
+        ]);
+        let err = Program::Iperf3.transfer(&bad, pair).unwrap_err();
+        assert!(err.contains("received 49999000"), "{err}");
     }
 }
